@@ -1,0 +1,3 @@
+"""gsc: shield an existing Docker image for confidential computing."""
+
+__version__ = "0.1.0"

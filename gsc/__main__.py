@@ -1,0 +1,3 @@
+from gsc.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,17 @@
+"""`gsc sgx-sign` (placeholder until implemented)."""
+
+from __future__ import annotations
+
+import argparse
+
+from gsc.errors import GscError
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    parser = sub.add_parser("sgx-sign", help="(not implemented yet)")
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    raise GscError("'sgx-sign' is not implemented yet")

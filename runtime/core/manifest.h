@@ -1,0 +1,49 @@
+/* Strict reader of gsc's canonical manifest form (see docs/manifest-format.md).
+ * Accepts exactly what gsc.manifest.canonical writes and refuses anything else. */
+#ifndef GSC_MANIFEST_H
+#define GSC_MANIFEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "measure.h"
+
+enum gsc_log_level { GSC_LOG_ERROR = 0, GSC_LOG_WARNING = 1, GSC_LOG_DEBUG = 2, GSC_LOG_TRACE = 3 };
+
+typedef struct {
+    char *path;             /* absolute, normalised ("file:" stripped) */
+    uint8_t sha256[32];
+} gsc_trusted_file;
+
+typedef struct {
+    char *name;
+    char *value;            /* NULL when passthrough */
+    int passthrough;
+} gsc_env_entry;
+
+typedef struct {
+    /* libos / loader */
+    char *entrypoint;                   /* libos.entrypoint */
+    char **argv; size_t argc; int has_argv;  /* loader.argv */
+    char *argv_src_file;                /* loader.argv_src_file or NULL */
+    int use_cmdline_argv;               /* loader.insecure__use_cmdline_argv */
+    gsc_env_entry *env; size_t nenv;    /* loader.env.*, in manifest order */
+    int use_host_env;                   /* loader.insecure__use_host_env */
+    int log_level;                      /* loader.log_level */
+    char *start_dir;                    /* fs.start_dir or NULL */
+    /* sgx */
+    gsc_enclave_params params;          /* enclave_size, max_threads, edmm_enable */
+    int debug;
+    uint16_t isvprodid, isvsvn;
+    gsc_trusted_file *trusted; size_t ntrusted;  /* sorted by path, unique */
+    char **allowed; size_t nallowed;             /* normalised paths */
+    int allow_all_but_log;              /* sgx.file_check_policy */
+} gsc_manifest;
+
+/* 0 ok; negative on any deviation from the canonical form or schema, with one line in
+ * err naming the line number. On failure *out is left freed/zeroed. */
+int gsc_manifest_parse(const char *data, size_t len, gsc_manifest *out,
+                       char *err, size_t errlen);
+void gsc_manifest_free(gsc_manifest *m);
+
+#endif

@@ -1,0 +1,23 @@
+/* Path policy: what the manifest says about one normalised absolute path. Pure function of
+ * (manifest, path); the runtime's supervisor does resolution, opening and hashing. */
+#ifndef GSC_POLICY_H
+#define GSC_POLICY_H
+
+#include "manifest.h"
+
+enum gsc_policy_class {
+    GSC_PATH_DENIED = 0,      /* not declared */
+    GSC_PATH_TRUSTED = 1,     /* exact trusted file: read-only, hash must match */
+    GSC_PATH_ALLOWED = 2,     /* allowed file or under an allowed directory: read/write */
+    GSC_PATH_TRUSTED_DIR = 3, /* a directory on the way to trusted files: may be listed */
+};
+
+/* For GSC_PATH_TRUSTED, *trusted points at the manifest entry. */
+enum gsc_policy_class gsc_policy_classify(const gsc_manifest *m, const char *path,
+                                          const gsc_trusted_file **trusted);
+
+/* Lexically normalise an absolute path (collapse //, ., ..; never above /). Returns 0, or
+ * -1 if path is not absolute or does not fit in outlen. */
+int gsc_path_normalise(const char *path, char *out, size_t outlen);
+
+#endif
