@@ -1,0 +1,1 @@
+"""Jinja templates and defaults shipped with gsc (installed as gsc.templates)."""

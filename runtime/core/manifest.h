@@ -10,6 +10,17 @@
 
 enum gsc_log_level { GSC_LOG_ERROR = 0, GSC_LOG_WARNING = 1, GSC_LOG_DEBUG = 2, GSC_LOG_TRACE = 3 };
 
+/* sgx.cpu_features.*: index order and values. */
+enum gsc_cpu_feature { GSC_CPU_AVX = 0, GSC_CPU_AVX512 = 1, GSC_CPU_AMX = 2, GSC_CPU_MPX = 3,
+                       GSC_CPU_PKRU = 4, GSC_CPU_NFEATURES = 5 };
+enum gsc_cpu_setting { GSC_CPU_UNSPECIFIED = 0, GSC_CPU_REQUIRED = 1, GSC_CPU_DISABLED = 2 };
+
+/* Limits of the canonical form (docs/manifest-format.md). */
+#define GSC_MANIFEST_MAX_BYTES (64u * 1024u * 1024u)
+#define GSC_MANIFEST_MAX_STRING 65536u  /* decoded bytes of one string or key segment */
+#define GSC_MANIFEST_MAX_PATH 4095u     /* bytes of a path, without the NUL */
+#define GSC_MANIFEST_MAX_SEGMENTS 32u   /* segments of one dotted key */
+
 typedef struct {
     char *path;             /* absolute, normalised ("file:" stripped) */
     uint8_t sha256[32];
@@ -38,6 +49,12 @@ typedef struct {
     gsc_trusted_file *trusted; size_t ntrusted;  /* sorted by path, unique */
     char **allowed; size_t nallowed;             /* normalised paths */
     int allow_all_but_log;              /* sgx.file_check_policy */
+    /* added by the manifest work (after the lead's fields) */
+    int use_exinfo;                     /* sgx.use_exinfo */
+    int cpu_features[GSC_CPU_NFEATURES];/* enum gsc_cpu_setting; mpx/pkru default DISABLED */
+    char **tmpfs; size_t ntmpfs;        /* fs.mounts of type "tmpfs": paths, sorted, unique;
+                                           writable like allowed directories */
+    int has_enclave_size;               /* sgx.enclave_size was given (else the default) */
 } gsc_manifest;
 
 /* 0 ok; negative on any deviation from the canonical form or schema, with one line in
@@ -45,5 +62,10 @@ typedef struct {
 int gsc_manifest_parse(const char *data, size_t len, gsc_manifest *out,
                        char *err, size_t errlen);
 void gsc_manifest_free(gsc_manifest *m);
+
+/* Accessors for fields whose types live in other modules' cdefs (used through cffi). */
+uint64_t gsc_manifest_enclave_size(const gsc_manifest *m);
+uint32_t gsc_manifest_max_threads(const gsc_manifest *m);
+int gsc_manifest_edmm_enable(const gsc_manifest *m);
 
 #endif

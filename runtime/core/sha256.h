@@ -23,5 +23,8 @@ void gsc_sha256(const void *data, size_t len, uint8_t out[GSC_SHA256_LEN]);
 void gsc_sha256_blocks(gsc_sha256_ctx *ctx, const uint8_t *blocks, size_t nblocks);
 /* 1 when the SHA-NI path is in use (for benchmarks and tests). */
 int gsc_sha256_accelerated(void);
+/* Tests/benchmarks: 0 forces the portable path, nonzero re-enables SHA-NI when the CPU has
+ * it. Returns the resulting gsc_sha256_accelerated(). */
+int gsc_sha256_set_accelerated(int enable);
 
 #endif

@@ -26,4 +26,14 @@ typedef struct {
 int gsc_sigstruct_verify(const uint8_t *sig, size_t sig_len, gsc_sigstruct_info *info,
                          char *err, size_t errlen);
 
+/* Error codes of gsc_sigstruct_verify (all negative). */
+#define GSC_SIG_E_FORMAT -10 /* wrong length, header or exponent */
+#define GSC_SIG_E_BADSIG -11 /* modulus, signature, q1 or q2 do not check out */
+#define GSC_SIG_E_NOMEM -12
+
+/* The 256 signed bytes: sig[0:128] + sig[900:1028]. */
+void gsc_sigstruct_signed_data(const uint8_t sig[GSC_SIGSTRUCT_SIZE], uint8_t out[256]);
+/* MRSIGNER = SHA-256 of the 384-byte little-endian modulus field. */
+void gsc_sigstruct_mrsigner(const uint8_t modulus_le[384], uint8_t out[32]);
+
 #endif

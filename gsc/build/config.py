@@ -1,0 +1,156 @@
+"""Build configuration: built-in defaults < config file (-c, YAML) < command-line flags.
+
+Config file keys (all optional):
+
+    key: path/to/enclave-key.pem        # signing key; relative paths are relative to the file
+    passphrase_file: path/to/pass.txt
+    enclave_size: "1G"
+    max_threads: 16
+    debug: false
+    log_level: error                    # runtime log level: error|warning|debug|trace
+    isvprodid: 0
+    isvsvn: 0
+    allowed_files: ["/data/", "/var/log/app/"]   # extra allowed paths (not hashed)
+    trusted_files: ["/opt/extra/file"]           # force-include paths otherwise excluded
+    exclude_trusted: ["/srv/cache"]              # extra paths never trusted
+    env_passthrough: ["TZ", "LANG"]              # host variables passed through at run time
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gsc.errors import InputError
+
+LOG_LEVELS = ("error", "warning", "debug", "trace")
+
+_KNOWN_KEYS = {
+    "key", "passphrase_file", "enclave_size", "max_threads", "debug", "log_level",
+    "isvprodid", "isvsvn", "allowed_files", "trusted_files", "exclude_trusted",
+    "env_passthrough",
+}
+
+
+@dataclass(frozen=True)
+class BuildConfig:
+    key: Path | None = None
+    passphrase_file: Path | None = None
+    enclave_size: str = "256M"
+    max_threads: int = 16
+    debug: bool = False
+    log_level: str = "error"
+    isvprodid: int = 0
+    isvsvn: int = 0
+    allowed_files: tuple[str, ...] = ()
+    trusted_files: tuple[str, ...] = ()
+    exclude_trusted: tuple[str, ...] = ()
+    env_passthrough: tuple[str, ...] = ()
+    # Built-in lists from templates/defaults.toml, kept apart from the user's additions.
+    default_allowed: tuple[str, ...] = field(default=())
+    default_exclude: tuple[str, ...] = field(default=())
+
+    def with_overrides(self, **changes: Any) -> BuildConfig:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @property
+    def all_allowed(self) -> tuple[str, ...]:
+        return _dedup(self.default_allowed + self.allowed_files)
+
+    @property
+    def all_excluded(self) -> tuple[str, ...]:
+        return _dedup(self.default_exclude + self.exclude_trusted)
+
+
+def _dedup(items: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(items))
+
+
+def load_defaults() -> BuildConfig:
+    data = tomllib.loads(resources.files("gsc.templates").joinpath("defaults.toml").read_text())
+    return BuildConfig(
+        enclave_size=str(data["enclave_size"]),
+        max_threads=int(data["max_threads"]),
+        log_level=str(data["log_level"]),
+        default_allowed=tuple(data["allowed_files"]),
+        default_exclude=tuple(data["exclude_trusted"]),
+    )
+
+
+def _str_list(value: Any, key: str, source: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError(f"{source}: {key}: expected a list of strings")
+    return tuple(value)
+
+
+def _abs_paths(values: tuple[str, ...], key: str, source: str) -> tuple[str, ...]:
+    for v in values:
+        if not v.startswith("/"):
+            raise InputError(f"{source}: {key}: {v!r} is not an absolute path")
+    return values
+
+
+def load_config(path: Path | None, base: BuildConfig | None = None) -> BuildConfig:
+    """Read a YAML config file on top of the built-in defaults."""
+    cfg = base or load_defaults()
+    if path is None:
+        return cfg
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read config file {source}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{source}: config file is not UTF-8") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise InputError(f"{source}:{where}: invalid YAML") from None
+    if data is None:
+        return cfg
+    if not isinstance(data, dict):
+        raise InputError(f"{source}: expected a mapping of settings at the top level")
+    unknown = sorted(set(map(str, data)) - _KNOWN_KEYS)
+    if unknown:
+        raise InputError(f"{source}: unknown setting {unknown[0]!r}")
+    here = path.parent
+    changes: dict[str, Any] = {}
+    for key in ("key", "passphrase_file"):
+        if key in data:
+            if not isinstance(data[key], str) or not data[key]:
+                raise InputError(f"{source}: {key}: expected a file path")
+            changes[key] = (here / data[key]).resolve()
+    if "enclave_size" in data:
+        if not isinstance(data["enclave_size"], str):
+            raise InputError(f"{source}: enclave_size: expected a string like \"1G\"")
+        changes["enclave_size"] = data["enclave_size"]
+    for key in ("max_threads", "isvprodid", "isvsvn"):
+        if key in data:
+            if not isinstance(data[key], int) or isinstance(data[key], bool):
+                raise InputError(f"{source}: {key}: expected an integer")
+            changes[key] = data[key]
+    if "debug" in data:
+        if not isinstance(data["debug"], bool):
+            raise InputError(f"{source}: debug: expected true or false")
+        changes["debug"] = data["debug"]
+    if "log_level" in data:
+        if data["log_level"] not in LOG_LEVELS:
+            raise InputError(f"{source}: log_level: expected one of {', '.join(LOG_LEVELS)}")
+        changes["log_level"] = data["log_level"]
+    for key in ("allowed_files", "trusted_files", "exclude_trusted"):
+        if key in data:
+            changes[key] = _abs_paths(_str_list(data[key], key, source), key, source)
+    if "env_passthrough" in data:
+        names = _str_list(data["env_passthrough"], "env_passthrough", source)
+        for n in names:
+            if not n or "=" in n or "\0" in n:
+                raise InputError(f"{source}: env_passthrough: invalid variable name {n!r}")
+        changes["env_passthrough"] = names
+    return replace(cfg, **changes)

@@ -1,0 +1,432 @@
+"""The manifest schema that gsc and the native runtime both enforce (docs/manifest-format.md).
+
+Every key is either honoured (with a fixed type), accepted without effect in native mode
+(IGNORED), or refused: unknown keys fail closed with the key named. The strict C reader
+(runtime/core/manifest.c) implements the same rules; tests/manifest keeps the two in step.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from gsc.errors import InputError
+from gsc.manifest import canonical
+
+MAX_PATH = 4095
+LOG_LEVELS = ("error", "warning", "debug", "trace")
+FILE_CHECK_POLICIES = ("strict", "allow_all_but_log")
+CPU_FEATURES_3 = ("avx", "avx512", "amx")  # required | disabled | unspecified
+CPU_FEATURES_2 = ("mpx", "pkru")  # required | disabled
+MOUNT_TYPES = ("chroot", "tmpfs")
+
+# Keys honoured by the runtime (dotted; loader.env.* is handled separately).
+HONOURED = (
+    "libos.entrypoint",
+    "loader.argv",
+    "loader.argv_src_file",
+    "loader.insecure__use_cmdline_argv",
+    "loader.env.*",
+    "loader.insecure__use_host_env",
+    "loader.log_level",
+    "fs.start_dir",
+    "fs.mounts",
+    "sgx.enclave_size",
+    "sgx.max_threads",
+    "sgx.edmm_enable",
+    "sgx.debug",
+    "sgx.use_exinfo",
+    "sgx.isvprodid",
+    "sgx.isvsvn",
+    *(f"sgx.cpu_features.{f}" for f in CPU_FEATURES_3 + CPU_FEATURES_2),
+    "sgx.trusted_files",
+    "sgx.allowed_files",
+    "sgx.file_check_policy",
+)
+
+# Accepted with any value but without effect in native mode: the key itself or anything
+# under it. Keep in step with IGNORED in runtime/core/manifest.c.
+IGNORED = (
+    "libos.check_invalid_pointers",
+    "loader.entrypoint",
+    "loader.insecure__disable_aslr",
+    "loader.pal_internal_mem_size",
+    "sgx.enable_stats",
+    "sgx.insecure__allow_memfaults_without_exinfo",
+    "sgx.insecure__rpc_thread_num",
+    "sgx.preheat_enclave",
+    "sgx.profile",
+    "sgx.ra_client_linkable",
+    "sgx.ra_client_spid",
+    "sgx.remote_attestation",
+    "sgx.vtune_profile",
+    "sys",
+)
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_SIZE = re.compile(r"([0-9]+)([KMG]?)")
+
+
+def is_normal_path(path: str) -> bool:
+    """Absolute, lexically normal (no empty, '.' or '..' segments, no trailing '/')."""
+    if not path.startswith("/") or "\x00" in path:
+        return False
+    if len(path.encode("utf-8", "surrogatepass")) > MAX_PATH:
+        return False
+    if path == "/":
+        return True
+    return all(seg not in ("", ".", "..") for seg in path[1:].split("/"))
+
+
+def normalise_path(path: str) -> str | None:
+    """Collapse '//' , '.' and a trailing '/'; None if relative or if it contains '..'
+    (lexical '..' can disagree with the kernel when symlinks are involved)."""
+    if not path.startswith("/"):
+        return None
+    segs = [s for s in path.split("/") if s not in ("", ".")]
+    if ".." in segs:
+        return None
+    return "/" + "/".join(segs)
+
+
+def parse_enclave_size(text: str) -> int | None:
+    """Same rules as gsc_parse_enclave_size: digits + optional K/M/G, nonzero power of two."""
+    m = _SIZE.fullmatch(text)
+    if not m:
+        return None
+    value = int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2)]
+    if value == 0 or value & (value - 1) or value >= 2**64:
+        return None
+    return value
+
+
+class _Checker:
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, key: str, problem: str) -> InputError:
+        return InputError(f"{self.source}: {key}: {problem}")
+
+    def string(self, key: str, value: Any) -> str:
+        if not isinstance(value, str):
+            raise self.fail(key, f"must be a string, not {_type(value)}")
+        if "\x00" in value:
+            raise self.fail(key, "NUL character")
+        return value
+
+    def boolean(self, key: str, value: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.fail(key, f"must be true or false, not {_type(value)}")
+        return value
+
+    def integer(self, key: str, value: Any, lo: int, hi: int) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(key, f"must be an integer, not {_type(value)}")
+        if not lo <= value <= hi:
+            raise self.fail(key, f"must be between {lo} and {hi}")
+        return value
+
+    def choice(self, key: str, value: Any, choices: tuple[str, ...]) -> str:
+        text = self.string(key, value)
+        if text not in choices:
+            raise self.fail(key, f"must be one of {', '.join(choices)}, not {text!r}")
+        return text
+
+    def path(self, key: str, value: Any) -> str:
+        text = self.string(key, value)
+        if not is_normal_path(text):
+            raise self.fail(key, f"{text!r} is not a normalised absolute path")
+        return text
+
+    def file_uri(self, key: str, value: Any) -> str:
+        text = self.string(key, value)
+        if not text.startswith("file:"):
+            raise self.fail(key, f"{text!r} is not a file: URI")
+        path = text[5:]
+        if not is_normal_path(path):
+            raise self.fail(key, f"{text!r} is not a normalised absolute path")
+        return path
+
+    def array(self, key: str, value: Any) -> list[Any]:
+        if not isinstance(value, list):
+            raise self.fail(key, f"must be an array, not {_type(value)}")
+        return value
+
+    def table(self, key: str, value: Any, keys: tuple[str, ...]) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self.fail(key, f"must be a table, not {_type(value)}")
+        for k in value:
+            if k not in keys:
+                raise self.fail(f"{key}.{k}", "unknown key")
+        return value
+
+
+def _type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "a table"
+    return type(value).__name__
+
+
+def _flat(table: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:
+    for k, v in table.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, Mapping) and v and not key.startswith("loader.env."):
+            _flat(v, key + ".", out)
+        else:
+            out[key] = v
+
+
+def _ignored(key: str) -> bool:
+    return any(key == p or key.startswith(p + ".") for p in IGNORED)
+
+
+def validate(doc: Mapping[str, Any], source: str) -> None:
+    """Check `doc` against the schema; InputError("<source>: <key>: <problem>") otherwise."""
+    c = _Checker(source)
+    if not isinstance(doc, Mapping):
+        raise c.fail("<document>", "a manifest must be a table")
+    flat: dict[str, Any] = {}
+    _flat(doc, "", flat)
+    for key in flat:
+        if _ignored(key) or key in HONOURED:
+            continue
+        if key.startswith("loader.env."):
+            continue
+        if key == "sgx.thread_num":
+            raise c.fail(key, "unknown key (the current name is sgx.max_threads)")
+        raise c.fail(key, "unknown key")
+
+    if "libos.entrypoint" not in flat:
+        raise c.fail("libos.entrypoint", "required key is missing")
+    c.path("libos.entrypoint", flat["libos.entrypoint"])
+
+    _check_loader(c, flat)
+    if "fs.start_dir" in flat:
+        c.path("fs.start_dir", flat["fs.start_dir"])
+    if "fs.mounts" in flat:
+        _check_mounts(c, flat["fs.mounts"])
+    trusted = _check_sgx(c, flat)
+
+    if "loader.argv_src_file" in flat:
+        path = c.file_uri("loader.argv_src_file", flat["loader.argv_src_file"])
+        if path not in trusted:
+            raise c.fail("loader.argv_src_file", f"{path!r} is not listed in sgx.trusted_files")
+
+
+def _check_loader(c: _Checker, flat: Mapping[str, Any]) -> None:
+    sources = []
+    if "loader.argv" in flat:
+        argv = c.array("loader.argv", flat["loader.argv"])
+        if not argv:
+            raise c.fail("loader.argv", "must not be empty")
+        for n, arg in enumerate(argv):
+            c.string(f"loader.argv[{n}]", arg)
+        sources.append("loader.argv")
+    if "loader.argv_src_file" in flat:
+        sources.append("loader.argv_src_file")
+    if "loader.insecure__use_cmdline_argv" in flat and c.boolean(
+        "loader.insecure__use_cmdline_argv", flat["loader.insecure__use_cmdline_argv"]
+    ):
+        sources.append("loader.insecure__use_cmdline_argv")
+    if len(sources) > 1:
+        raise c.fail(sources[1], f"mutually exclusive with {sources[0]}")
+    if "loader.insecure__use_host_env" in flat:
+        c.boolean("loader.insecure__use_host_env", flat["loader.insecure__use_host_env"])
+    if "loader.log_level" in flat:
+        c.choice("loader.log_level", flat["loader.log_level"], LOG_LEVELS)
+    for key, value in flat.items():
+        if key.startswith("loader.env."):
+            _check_env(c, key, value)
+
+
+def _check_env(c: _Checker, key: str, value: Any) -> None:
+    name = key[len("loader.env.") :]
+    if not name or "=" in name or "\x00" in name:
+        raise c.fail(key, "invalid environment variable name")
+    if isinstance(value, str):
+        c.string(key, value)
+        return
+    if not isinstance(value, Mapping):
+        raise c.fail(key, f"must be a string or a table, not {_type(value)}")
+    table = c.table(key, value, ("value", "passthrough"))
+    if set(table) == {"value"}:
+        c.string(f"{key}.value", table["value"])
+    elif set(table) == {"passthrough"}:
+        if table["passthrough"] is not True:
+            raise c.fail(f"{key}.passthrough", "must be true (omit the variable instead)")
+    else:
+        raise c.fail(key, "must be { value = \"...\" } or { passthrough = true }")
+
+
+def _check_mounts(c: _Checker, value: Any) -> None:
+    seen: set[str] = set()
+    for n, mount in enumerate(c.array("fs.mounts", value)):
+        key = f"fs.mounts[{n}]"
+        table = c.table(key, mount, ("path", "type", "uri"))
+        if "path" not in table:
+            raise c.fail(key, "path is required")
+        path = c.path(f"{key}.path", table["path"])
+        kind = "chroot"
+        if "type" in table:
+            kind = c.string(f"{key}.type", table["type"])
+            if kind == "encrypted":
+                raise c.fail(f"{key}.type", "encrypted mounts are not supported in native mode")
+            c.choice(f"{key}.type", kind, MOUNT_TYPES)
+        if kind == "chroot":
+            if "uri" not in table:
+                raise c.fail(key, "uri is required for a chroot mount")
+            uri = c.string(f"{key}.uri", table["uri"])
+            if uri != "file:" + path:
+                raise c.fail(
+                    f"{key}.uri",
+                    "native mode only supports identity mounts (uri = \"file:\" + path)",
+                )
+        elif "uri" in table:
+            raise c.fail(f"{key}.uri", "a tmpfs mount takes no uri")
+        if path in seen:
+            raise c.fail(f"{key}.path", f"{path!r} is mounted twice")
+        seen.add(path)
+
+
+def _check_sgx(c: _Checker, flat: Mapping[str, Any]) -> set[str]:
+    if "sgx.enclave_size" in flat:
+        size = c.string("sgx.enclave_size", flat["sgx.enclave_size"])
+        if parse_enclave_size(size) is None:
+            raise c.fail(
+                "sgx.enclave_size",
+                f"{size!r} is not a power of two written as digits with optional K/M/G",
+            )
+    if "sgx.max_threads" in flat:
+        c.integer("sgx.max_threads", flat["sgx.max_threads"], 1, 4096)
+    for key in ("sgx.edmm_enable", "sgx.debug", "sgx.use_exinfo"):
+        if key in flat:
+            c.boolean(key, flat[key])
+    for key in ("sgx.isvprodid", "sgx.isvsvn"):
+        if key in flat:
+            c.integer(key, flat[key], 0, 65535)
+    for feature in CPU_FEATURES_3:
+        key = f"sgx.cpu_features.{feature}"
+        if key in flat:
+            c.choice(key, flat[key], ("required", "disabled", "unspecified"))
+    for feature in CPU_FEATURES_2:
+        key = f"sgx.cpu_features.{feature}"
+        if key in flat:
+            c.choice(key, flat[key], ("required", "disabled"))
+    if "sgx.file_check_policy" in flat:
+        c.choice("sgx.file_check_policy", flat["sgx.file_check_policy"], FILE_CHECK_POLICIES)
+
+    trusted: set[str] = set()
+    previous: bytes | None = None
+    for n, entry in enumerate(c.array("sgx.trusted_files", flat.get("sgx.trusted_files", []))):
+        key = f"sgx.trusted_files[{n}]"
+        table = c.table(key, entry, ("uri", "sha256"))
+        for field in ("uri", "sha256"):
+            if field not in table:
+                raise c.fail(key, f"{field} is required")
+        path = c.file_uri(f"{key}.uri", table["uri"])
+        digest = c.string(f"{key}.sha256", table["sha256"])
+        if not _HEX64.fullmatch(digest):
+            raise c.fail(f"{key}.sha256", "must be 64 lowercase hexadecimal digits")
+        previous = _ascending(c, key, path, previous)
+        trusted.add(path)
+    previous = None
+    for n, entry in enumerate(c.array("sgx.allowed_files", flat.get("sgx.allowed_files", []))):
+        key = f"sgx.allowed_files[{n}]"
+        previous = _ascending(c, key, c.file_uri(key, entry), previous)
+    return trusted
+
+
+def _ascending(c: _Checker, key: str, path: str, previous: bytes | None) -> bytes:
+    raw = path.encode("utf-8")
+    if previous is not None:
+        if raw == previous:
+            raise c.fail(key, f"{path!r} is listed twice")
+        if raw < previous:
+            raise c.fail(key, "entries must be sorted by path (use schema.canonicalise)")
+    return raw
+
+
+def canonicalise(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of `doc` in the normal form `validate` requires: trusted and allowed files
+    sorted by path (bytewise), allowed duplicates dropped, '//', '.' and trailing '/' removed
+    from file: URIs, empty tables pruned. Identical duplicate trusted entries are merged;
+    conflicting ones are left for `validate` to refuse."""
+    out: dict[str, Any] = copy.deepcopy(dict(doc))
+    sgx = out.get("sgx")
+    if isinstance(sgx, dict):
+        tf = sgx.get("trusted_files")
+        if isinstance(tf, list):
+            sgx["trusted_files"] = _sorted_unique([_norm_entry(e) for e in tf])
+        af = sgx.get("allowed_files")
+        if isinstance(af, list):
+            sgx["allowed_files"] = _sorted_unique([_norm_uri(e) for e in af])
+    return _prune(out)
+
+
+def _norm_uri(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("file:"):
+        path = normalise_path(value[5:])
+        if path is not None:
+            return "file:" + path
+    return value
+
+
+def _norm_entry(entry: Any) -> Any:
+    if isinstance(entry, dict) and "uri" in entry:
+        entry = dict(entry)
+        entry["uri"] = _norm_uri(entry["uri"])
+    return entry
+
+
+def _entry_sort_key(entry: Any) -> tuple[int, bytes]:
+    uri = entry.get("uri") if isinstance(entry, dict) else entry
+    if isinstance(uri, str):
+        return (0, uri.encode("utf-8", "surrogatepass"))
+    return (1, b"")
+
+
+def _sorted_unique(items: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for item in sorted(items, key=_entry_sort_key):
+        if out and out[-1] == item:
+            continue
+        out.append(item)
+    return out
+
+
+def _prune(table: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in table.items():
+        if isinstance(v, dict):
+            v = _prune(v)
+            if not v:
+                continue
+        out[k] = v
+    return out
+
+
+def render(doc: Mapping[str, Any], source: str) -> bytes:
+    """canonicalise + validate + canonical.dumps: the bytes of a final manifest."""
+    normal = canonicalise(doc)
+    validate(normal, source)
+    try:
+        return canonical.dumps(normal)
+    except canonical.DumpError as exc:
+        raise InputError(f"{source}: {exc}") from None
+
+
+def load(data: bytes, source: str) -> dict[str, Any]:
+    """Parse canonical bytes and validate them against the schema."""
+    doc = canonical.loads(data, source)
+    validate(doc, source)
+    return doc

@@ -1,0 +1,121 @@
+#include "launch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../core/measure.h"
+#include "log.h"
+#include "util.h"
+
+#define MANIFEST_NAME "entrypoint.manifest.sgx"
+#define SIG_NAME "entrypoint.sig"
+#define MAX_MANIFEST ((size_t)256 << 20)
+#define MAX_EXE ((size_t)256 << 20)
+
+static void read_named(const char *dir, const char *name, size_t max, uint8_t **buf,
+                       size_t *len)
+{
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+        rt_refuse("path of %s is too long", name);
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        rt_refuse("cannot open %s: %s", path, strerror(errno));
+    int r = rt_read_fd(fd, max, buf, len);
+    close(fd);
+    if (r < 0)
+        rt_refuse("cannot read %s: %s", path, strerror(-r));
+}
+
+static int pin_from_env(const char *name, uint8_t out[32])
+{
+    const char *v = getenv(name);
+    if (!v || !*v)
+        return 0;
+    if (rt_hex32(v, out) < 0)
+        rt_refuse("%s is not 64 hex digits", name);
+    return 1;
+}
+
+void rt_measured_launch(rt_launch *out)
+{
+    memset(out, 0, sizeof(*out));
+
+    /* Where we live: fixed by the kernel, not by argv or the environment. */
+    ssize_t n = readlink("/proc/self/exe", out->dir, sizeof(out->dir) - 1);
+    if (n <= 0 || (size_t)n >= sizeof(out->dir) - 1)
+        rt_refuse("cannot locate own executable via /proc/self/exe");
+    out->dir[n] = 0;
+    char *slash = strrchr(out->dir, '/');
+    if (!slash || out->dir[0] != '/')
+        rt_refuse("own executable path is not absolute");
+    if (slash == out->dir)
+        slash[1] = 0;
+    else
+        *slash = 0;
+
+    /* The bytes that run are the bytes we measure: read the executable through the
+     * kernel's handle, not through its (replaceable) path. */
+    uint8_t *exe = NULL;
+    size_t exe_len = 0;
+    int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        rt_refuse("cannot open /proc/self/exe: %s", strerror(errno));
+    int r = rt_read_fd(fd, MAX_EXE, &exe, &exe_len);
+    close(fd);
+    if (r < 0)
+        rt_refuse("cannot read /proc/self/exe: %s", strerror(-r));
+
+    uint8_t *sig = NULL;
+    size_t sig_len = 0;
+    read_named(out->dir, SIG_NAME, 4096, &sig, &sig_len);
+    read_named(out->dir, MANIFEST_NAME, MAX_MANIFEST, &out->manifest_bytes,
+               &out->manifest_len);
+
+    char err[256] = "";
+    if (gsc_sigstruct_verify(sig, sig_len, &out->sig, err, sizeof(err)) != 0)
+        rt_refuse("bad signature in %s: %s", SIG_NAME, err[0] ? err : "verification failed");
+    free(sig);
+
+    /* The strict parser is fail-closed and fuzzed; we need its [sgx] values to measure.
+     * Nothing from the manifest is acted upon before the measurement matches. */
+    err[0] = 0;
+    if (gsc_manifest_parse((const char *)out->manifest_bytes, out->manifest_len,
+                           &out->manifest, err, sizeof(err)) != 0)
+        rt_refuse("manifest %s rejected: %s", MANIFEST_NAME, err[0] ? err : "parse error");
+
+    err[0] = 0;
+    if (gsc_measure(out->manifest_bytes, out->manifest_len, exe, exe_len,
+                    &out->manifest.params, out->mrenclave, err, sizeof(err)) != GSC_OK)
+        rt_refuse("cannot measure enclave: %s", err[0] ? err : "measurement failed");
+    free(exe);
+
+    char want[65], got[65];
+    if (memcmp(out->mrenclave, out->sig.mrenclave, 32) != 0) {
+        rt_tohex(out->sig.mrenclave, 32, want);
+        rt_tohex(out->mrenclave, 32, got);
+        rt_refuse("MRENCLAVE mismatch: signed %s, measured %s", want, got);
+    }
+    if ((out->sig.debug != 0) != (out->manifest.debug != 0))
+        rt_refuse("SIGSTRUCT debug attribute (%d) disagrees with sgx.debug (%d)",
+                  out->sig.debug != 0, out->manifest.debug != 0);
+    if (out->sig.isv_prod_id != out->manifest.isvprodid ||
+        out->sig.isv_svn != out->manifest.isvsvn)
+        rt_refuse("SIGSTRUCT isvprodid/isvsvn disagree with the manifest");
+
+    uint8_t pin[32];
+    if (pin_from_env("GSC_EXPECT_MRENCLAVE", pin) && memcmp(pin, out->mrenclave, 32) != 0) {
+        rt_tohex(out->mrenclave, 32, got);
+        rt_refuse("MRENCLAVE %s does not match GSC_EXPECT_MRENCLAVE", got);
+    }
+    if (pin_from_env("GSC_EXPECT_MRSIGNER", pin) && memcmp(pin, out->sig.mrsigner, 32) != 0) {
+        rt_tohex(out->sig.mrsigner, 32, got);
+        rt_refuse("MRSIGNER %s does not match GSC_EXPECT_MRSIGNER", got);
+    }
+    gsc_rt_log_level = out->manifest.log_level;
+    rt_tohex(out->mrenclave, 32, got);
+    LOG_DEBUG("measured launch ok: mrenclave %s", got);
+}

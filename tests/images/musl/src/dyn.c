@@ -1,0 +1,2 @@
+void mgreet(void);
+int main(void) { mgreet(); return 0; }

@@ -1,0 +1,2 @@
+#include <stdio.h>
+void mgreet(void) { puts("hello from a musl library"); }
