@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field, replace
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from gsc.errors import InputError
+from gsc.resources import template_text
 
 LOG_LEVELS = ("error", "warning", "debug", "trace")
 
@@ -72,7 +72,7 @@ def _dedup(items: tuple[str, ...]) -> tuple[str, ...]:
 
 
 def load_defaults() -> BuildConfig:
-    data = tomllib.loads(resources.files("gsc.templates").joinpath("defaults.toml").read_text())
+    data = tomllib.loads(template_text("defaults.toml"))
     return BuildConfig(
         enclave_size=str(data["enclave_size"]),
         max_threads=int(data["max_threads"]),

@@ -57,7 +57,9 @@ def verify_image(ref: str, *, mrenclave: str | None, mrsigner: str | None) -> Ve
         runtime = read(labels.RUNTIME_PATH)
         manifest = read(labels.MANIFEST_PATH)
         sig_entry = image.fs.get(labels.SIG_PATH)
-        sig = image.fs.read_bytes(labels.SIG_PATH) if sig_entry and sig_entry.kind == "file" else None
+        sig = None
+        if sig_entry is not None and sig_entry.kind == "file":
+            sig = image.fs.read_bytes(labels.SIG_PATH)
         if sig is None:
             report.problems.append("image is not signed (no /gsc/entrypoint.sig)")
         if image.config.entrypoint is None or image.config.entrypoint[:1] != [labels.RUNTIME_PATH]:
@@ -79,9 +81,10 @@ def verify_image(ref: str, *, mrenclave: str | None, mrsigner: str | None) -> Ve
                 report.mrsigner = str(info["mrsigner"])
             except GscError as exc:
                 report.problems.append(f"signature: {exc.message}")
-        for key, value in ((labels.MRENCLAVE, report.mrenclave), (labels.MRSIGNER, report.mrsigner)):
+        claims = ((labels.MRENCLAVE, report.mrenclave), (labels.MRSIGNER, report.mrsigner))
+        for key, value in claims:
             if value is not None and lab.get(key) and lab.get(key) != value:
-                report.problems.append(f"label {key} is {lab.get(key)} but the content says {value}")
+                report.problems.append(f"label {key} is {lab.get(key)}, content says {value}")
         for entry in doc.get("sgx", {}).get("trusted_files", []):
             path = str(entry["uri"]).removeprefix("file:")
             f = image.fs.get(path)

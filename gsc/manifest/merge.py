@@ -32,7 +32,9 @@ def _freeze(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def merge(base: Mapping[str, Any], user: Mapping[str, Any]) -> tuple[dict[str, Any], list[Override]]:
+def merge(
+    base: Mapping[str, Any], user: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[Override]]:
     merged: dict[str, Any] = copy.deepcopy(dict(base))
     overrides: list[Override] = []
     _merge_into(merged, user, "", overrides)

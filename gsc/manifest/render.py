@@ -10,7 +10,6 @@ import json
 import re
 import tomllib
 from collections.abc import Mapping
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +17,7 @@ import jinja2
 import jinja2.sandbox
 
 from gsc.errors import InputError
+from gsc.resources import template_text
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -46,7 +46,7 @@ class _Loader(jinja2.BaseLoader):
         self, environment: jinja2.Environment, template: str
     ) -> tuple[str, str | None, None]:
         try:
-            text = resources.files("gsc.templates").joinpath(template).read_text("utf-8")
+            text = template_text(template)
         except (FileNotFoundError, IsADirectoryError):
             raise jinja2.TemplateNotFound(template) from None
         return text, None, None
@@ -57,7 +57,7 @@ def _environment(loader: jinja2.BaseLoader | None = None) -> jinja2.Environment:
         loader=loader,
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701 - output is TOML and a Dockerfile, not HTML
+        autoescape=False,
     )
     env.filters["toml"] = toml_value
     env.filters["toml_key"] = toml_key

@@ -16,6 +16,11 @@ enum gsc_policy_class {
 enum gsc_policy_class gsc_policy_classify(const gsc_manifest *m, const char *path,
                                           const gsc_trusted_file **trusted);
 
+/* 1 when path (normalised, absolute) is a trusted file or a directory above one: renaming,
+ * removing or replacing it would alter a trusted file. 0 otherwise. Lets the supervisor
+ * refuse path-modifying calls on an allowed directory that contains trusted files. */
+int gsc_policy_has_trusted_under(const gsc_manifest *m, const char *path);
+
 /* Lexically normalise an absolute path (collapse //, ., ..; never above /). Returns 0, or
  * -1 if path is not absolute or does not fit in outlen. */
 int gsc_path_normalise(const char *path, char *out, size_t outlen);

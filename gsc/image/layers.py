@@ -1,0 +1,287 @@
+"""Reading one layer tar (streamed) and merging layers into one file system the way
+Docker's overlay applier does: whiteouts (``.wh.NAME``), opaque directories
+(``.wh..wh..opq``), hardlinks, symlinks and special files.
+
+Nothing here touches host paths: member names are normalised to in-image paths
+(``..`` clamped at the root, leading "/" dropped) and contents go to the private
+content store through the hash pipeline. ``tarfile.extract*`` is never used.
+"""
+
+from __future__ import annotations
+
+import tarfile
+from dataclasses import dataclass, field
+from typing import IO
+
+from gsc.errors import InputError
+from gsc.image import paths
+from gsc.image.model import Blob, FileEntry, Kind
+from gsc.image.store import CHUNK, HashPipeline
+
+WHITEOUT = ".wh."
+OPAQUE = ".wh..wh..opq"
+
+_KINDS: dict[bytes, Kind] = {
+    tarfile.REGTYPE: "file",
+    tarfile.AREGTYPE: "file",
+    tarfile.CONTTYPE: "file",
+    tarfile.GNUTYPE_SPARSE: "file",
+    tarfile.SYMTYPE: "symlink",
+    tarfile.DIRTYPE: "dir",
+    tarfile.CHRTYPE: "char",
+    tarfile.BLKTYPE: "block",
+    tarfile.FIFOTYPE: "fifo",
+}
+
+
+@dataclass(slots=True)
+class Member:
+    """One tar member of a layer, already normalised."""
+
+    path: str
+    kind: Kind | None  # None: a hardlink (see ``link``)
+    mode: int
+    uid: int
+    gid: int
+    size: int = 0
+    blob: Blob | None = None
+    target: str | None = None  # symlink target as stored
+    link: str | None = None  # hardlink target, normalised
+    devmajor: int = 0
+    devminor: int = 0
+
+
+@dataclass(slots=True)
+class Layer:
+    members: list[Member] = field(default_factory=list)
+    whiteouts: list[str] = field(default_factory=list)
+    opaque: list[str] = field(default_factory=list)
+
+
+def read_layer(fileobj: IO[bytes], pipeline: HashPipeline) -> Layer:
+    """Parse a layer tar (plain, gzip, bzip2 or xz) from a stream, sequentially.
+
+    Raises InputError on a malformed archive."""
+    layer = Layer()
+    try:
+        with tarfile.open(
+            fileobj=fileobj, mode="r|*", bufsize=CHUNK, encoding="utf-8",
+            errors="surrogateescape",
+        ) as tar:
+            for info in tar:
+                _add_member(layer, tar, info, pipeline)
+    except (tarfile.TarError, EOFError, OSError, ValueError, OverflowError) as exc:
+        raise InputError(f"malformed layer archive: {exc}") from None
+    return layer
+
+
+def _add_member(layer: Layer, tar: tarfile.TarFile, info: tarfile.TarInfo,
+                pipeline: HashPipeline) -> None:
+    path = paths.normalize(info.name)
+    base = paths.basename(path)
+    if base.startswith(WHITEOUT):
+        parent = paths.dirname(path)
+        if base == OPAQUE:
+            layer.opaque.append(parent)
+        elif not base.startswith(WHITEOUT + WHITEOUT):  # other .wh..wh. names: metadata
+            layer.whiteouts.append(paths.join(parent, base[len(WHITEOUT):]))
+        return
+    if path == "/" and not info.isdir():
+        return  # the root can only be a directory
+    mode = info.mode & 0o7777
+    common = {"mode": mode, "uid": max(0, info.uid), "gid": max(0, info.gid)}
+    if info.islnk():
+        layer.members.append(Member(path, None, link=paths.normalize(info.linkname), **common))
+        return
+    kind = _KINDS.get(info.type, "file")
+    if kind == "file":
+        blob = _store(tar, info, pipeline)
+        layer.members.append(Member(path, "file", size=blob_size(info), blob=blob, **common))
+    elif kind == "symlink":
+        layer.members.append(Member(path, "symlink", target=info.linkname, **common))
+    elif kind in ("char", "block"):
+        layer.members.append(Member(path, kind, devmajor=info.devmajor,
+                                    devminor=info.devminor, **common))
+    else:
+        layer.members.append(Member(path, kind, **common))
+
+
+def blob_size(info: tarfile.TarInfo) -> int:
+    return int(info.size)
+
+
+def _store(tar: tarfile.TarFile, info: tarfile.TarInfo, pipeline: HashPipeline) -> Blob:
+    f = tar.extractfile(info)
+    if f is not None:
+        with f:
+            while True:
+                chunk = f.read(CHUNK)
+                if not chunk:
+                    break
+                pipeline.feed(chunk)
+    return pipeline.end()
+
+
+class FSBuilder:
+    """Applies layers in order to build the merged view."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, FileEntry] = {"/": FileEntry("/", "dir", 0o755, 0, 0)}
+        self.children: dict[str, set[str]] = {"/": set()}
+        self.warnings: list[str] = []
+        self._next_inode = 2
+        self.entries["/"].inode = 1
+
+    # -- helpers -------------------------------------------------------------------
+    def _inode(self) -> int:
+        self._next_inode += 1
+        return self._next_inode
+
+    def _remove(self, path: str) -> None:
+        if path == "/":
+            self._clear_children("/")
+            return
+        entry = self.entries.pop(path, None)
+        if entry is None:
+            return
+        self.children.get(paths.dirname(path), set()).discard(paths.basename(path))
+        if entry.kind == "dir":
+            stack = [path]
+            while stack:
+                d = stack.pop()
+                for name in self.children.pop(d, set()):
+                    child = d.rstrip("/") + "/" + name
+                    gone = self.entries.pop(child, None)
+                    if gone is not None and gone.kind == "dir":
+                        stack.append(child)
+
+    def _clear_children(self, directory: str) -> None:
+        for name in list(self.children.get(directory, ())):
+            self._remove(directory.rstrip("/") + "/" + name)
+
+    def _ensure_dir(self, path: str) -> str:
+        """Make sure directory ``path`` exists (mkdir -p semantics). A parent that is a
+        symlink to a directory is followed inside the image, as the kernel would when
+        Docker unpacks the layer. Returns the real directory path."""
+        current = "/"
+        for part in paths.split(path):
+            cand = current.rstrip("/") + "/" + part
+            entry = self.entries.get(cand)
+            if entry is not None and entry.kind == "symlink":
+                real = self.resolve(cand)
+                real_entry = self.entries.get(real) if real else None
+                if real is not None and real_entry is not None and real_entry.kind == "dir":
+                    current = real
+                    continue
+                self._remove(cand)
+                entry = None
+            if entry is not None and entry.kind != "dir":
+                self._remove(cand)
+                entry = None
+            if entry is None:
+                self.entries[cand] = FileEntry(cand, "dir", 0o755, 0, 0, inode=self._inode())
+                self.children.setdefault(current, set()).add(part)
+                self.children.setdefault(cand, set())
+            current = cand
+        return current
+
+    def resolve(self, path: str, *, follow_last: bool = True) -> str | None:
+        return resolve(self.entries, path, follow_last=follow_last)
+
+    # -- applying ------------------------------------------------------------------
+    def apply(self, layer: Layer) -> None:
+        for d in layer.opaque:
+            if self.entries.get(d, None) is not None and self.entries[d].kind == "dir":
+                self._clear_children(d)
+        for w in layer.whiteouts:
+            if w != "/":
+                self._remove(w)
+        for m in layer.members:
+            self._place(m)
+
+    def _place(self, m: Member) -> None:
+        if m.path == "/":
+            root = self.entries["/"]
+            root.mode, root.uid, root.gid = m.mode, m.uid, m.gid
+            return
+        parent = self._ensure_dir(paths.dirname(m.path))
+        name = paths.basename(m.path)
+        path = parent.rstrip("/") + "/" + name
+        existing = self.entries.get(path)
+        if m.kind is None:  # hardlink
+            assert m.link is not None
+            src = self.entries.get(m.link)
+            if src is None or src.kind == "dir":
+                self.warnings.append(f"hardlink {path} -> {m.link}: target missing; skipped")
+                return
+            if src is existing:
+                return
+            if existing is not None:
+                self._remove(path)
+            entry = FileEntry(path, src.kind, src.mode, src.uid, src.gid, size=src.size,
+                              sha256=src.sha256, target=src.target, inode=src.inode,
+                              devmajor=src.devmajor, devminor=src.devminor, blob=src.blob)
+        else:
+            if existing is not None:
+                if existing.kind == "dir" and m.kind == "dir":
+                    existing.mode, existing.uid, existing.gid = m.mode, m.uid, m.gid
+                    return
+                self._remove(path)
+            entry = FileEntry(path, m.kind, m.mode, m.uid, m.gid, size=m.size,
+                              target=m.target, inode=self._inode(), devmajor=m.devmajor,
+                              devminor=m.devminor, blob=m.blob)
+        self.entries[path] = entry
+        self.children.setdefault(parent, set()).add(name)
+        if entry.kind == "dir":
+            self.children.setdefault(path, set())
+
+    def finish(self) -> dict[str, FileEntry]:
+        """Fill in hashes (now that the hash worker is done) and link counts."""
+        counts: dict[int, int] = {}
+        for e in self.entries.values():
+            if e.kind == "file" and e.blob is not None:
+                e.sha256 = e.blob.sha256
+                e.size = e.blob.size
+            counts[e.inode] = counts.get(e.inode, 0) + 1
+        for e in self.entries.values():
+            e.nlink = counts[e.inode]
+        return self.entries
+
+
+MAX_SYMLINK_HOPS = 40
+
+
+class SymlinkLoop(Exception):
+    pass
+
+
+def resolve(entries: dict[str, FileEntry], path: str, *,
+            follow_last: bool = True) -> str | None:
+    """Canonical path inside the image: symlinks followed (absolute targets are relative
+    to the image root), ``..`` clamped at the root. Returns None for a symlink loop (more
+    than 40 hops) or when a non-final component is not a directory. The last component
+    need not exist."""
+    todo = [p for p in reversed(path.split("/")) if p not in ("", ".")]
+    resolved: list[str] = []
+    hops = 0
+    while todo:
+        comp = todo.pop()
+        if comp == "..":
+            if resolved:
+                resolved.pop()
+            continue
+        cand = "/" + "/".join([*resolved, comp])
+        entry = entries.get(cand)
+        if entry is not None and entry.kind == "symlink" and (todo or follow_last):
+            hops += 1
+            if hops > MAX_SYMLINK_HOPS:
+                return None
+            target = entry.target or ""
+            if target.startswith("/"):
+                resolved = []
+            todo.extend(p for p in reversed(target.split("/")) if p not in ("", "."))
+            continue
+        if entry is not None and entry.kind != "dir" and todo:
+            return None
+        resolved.append(comp)
+    return "/" + "/".join(resolved)

@@ -1,0 +1,187 @@
+/* Path policy: classify one normalised absolute path against a parsed manifest.
+ *
+ * m->trusted, m->allowed and m->tmpfs are sorted bytewise (strcmp) and unique, so every
+ * question is a binary search: exact trusted match; allowed = the path or one of its
+ * ancestors is an allowed entry (component-wise, so "/tmpx" is not under "/tmp");
+ * trusted directory = some trusted path starts with path + "/". */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include "policy.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define PATH_BUF (GSC_MANIFEST_MAX_PATH + 2)
+
+/* Absolute, no empty / "." / ".." segments, no trailing '/', fits the limit. */
+static int is_normal(const char *p, size_t *lenp)
+{
+    size_t len = strnlen(p, GSC_MANIFEST_MAX_PATH + 1);
+    if (len == 0 || len > GSC_MANIFEST_MAX_PATH || p[0] != '/')
+        return 0;
+    *lenp = len;
+    if (len == 1)
+        return 1;
+    size_t i = 1;
+    while (i <= len) {
+        size_t j = i;
+        while (j < len && p[j] != '/')
+            j++;
+        size_t n = j - i;
+        if (n == 0 || (n == 1 && p[i] == '.') || (n == 2 && p[i] == '.' && p[i + 1] == '.'))
+            return 0;
+        i = j + 1;
+    }
+    return 1;
+}
+
+/* Index of the first string in arr[0..n) that is >= key (n if none). */
+static size_t lower_bound_str(char *const *arr, size_t n, const char *key)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(arr[mid], key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static size_t lower_bound_trusted(const gsc_trusted_file *arr, size_t n, const char *key)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(arr[mid].path, key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static int contains(char *const *arr, size_t n, const char *key)
+{
+    size_t i = lower_bound_str(arr, n, key);
+    return i < n && strcmp(arr[i], key) == 0;
+}
+
+/* Is path (length len, normal) equal to or under an entry of arr? Tries the path and each
+ * of its ancestors up to "/". */
+static int under_any(char *const *arr, size_t n, const char *path, size_t len)
+{
+    if (!n)
+        return 0;
+    char buf[PATH_BUF];
+    memcpy(buf, path, len + 1);
+    for (;;) {
+        if (contains(arr, n, buf))
+            return 1;
+        if (len == 1)
+            return 0;
+        while (len > 0 && buf[len - 1] != '/')
+            len--;
+        /* buf[len - 1] is the '/' before the last segment */
+        if (len <= 1) {
+            buf[0] = '/';
+            buf[1] = '\0';
+            len = 1;
+        } else {
+            len--;
+            buf[len] = '\0';
+        }
+    }
+}
+
+/* Some trusted path starts with path + "/" (for "/": any trusted path at all). */
+static int is_trusted_dir(const gsc_manifest *m, const char *path, size_t len)
+{
+    if (!m->ntrusted)
+        return 0;
+    if (len == 1)
+        return 1;
+    char buf[PATH_BUF];
+    memcpy(buf, path, len);
+    buf[len] = '/';
+    buf[len + 1] = '\0';
+    size_t i = lower_bound_trusted(m->trusted, m->ntrusted, buf);
+    return i < m->ntrusted && strncmp(m->trusted[i].path, buf, len + 1) == 0;
+}
+
+static const gsc_trusted_file *find_trusted(const gsc_manifest *m, const char *path)
+{
+    size_t i = lower_bound_trusted(m->trusted, m->ntrusted, path);
+    if (i < m->ntrusted && strcmp(m->trusted[i].path, path) == 0)
+        return &m->trusted[i];
+    return NULL;
+}
+
+enum gsc_policy_class gsc_policy_classify(const gsc_manifest *m, const char *path,
+                                          const gsc_trusted_file **trusted)
+{
+    size_t len;
+    if (trusted)
+        *trusted = NULL;
+    if (!m || !path || !is_normal(path, &len))
+        return GSC_PATH_DENIED;
+    const gsc_trusted_file *t = find_trusted(m, path);
+    if (t) {
+        if (trusted)
+            *trusted = t;
+        return GSC_PATH_TRUSTED;
+    }
+    if (under_any(m->allowed, m->nallowed, path, len) || under_any(m->tmpfs, m->ntmpfs, path, len))
+        return GSC_PATH_ALLOWED;
+    if (is_trusted_dir(m, path, len))
+        return GSC_PATH_TRUSTED_DIR;
+    return GSC_PATH_DENIED;
+}
+
+int gsc_policy_has_trusted_under(const gsc_manifest *m, const char *path)
+{
+    size_t len;
+    if (!m || !path || !is_normal(path, &len))
+        return 1; /* fail closed: treat as protected */
+    return find_trusted(m, path) != NULL || is_trusted_dir(m, path, len);
+}
+
+int gsc_path_normalise(const char *path, char *out, size_t outlen)
+{
+    if (!path || !out || outlen < 2 || path[0] != '/')
+        return -1;
+    size_t n = 0; /* bytes written to out, out[0] = '/' */
+    out[n++] = '/';
+    const char *p = path;
+    while (*p) {
+        while (*p == '/')
+            p++;
+        if (!*p)
+            break;
+        const char *s = p;
+        while (*p && *p != '/')
+            p++;
+        size_t seg = (size_t)(p - s);
+        if (seg == 1 && s[0] == '.')
+            continue;
+        if (seg == 2 && s[0] == '.' && s[1] == '.') {
+            /* drop the last segment of out (never above "/") */
+            while (n > 1 && out[n - 1] != '/')
+                n--;
+            if (n > 1)
+                n--;
+            continue;
+        }
+        size_t need = (n > 1 ? 1 : 0) + seg;
+        if (need >= outlen - n) /* keep room for the NUL */
+            return -1;
+        if (n > 1)
+            out[n++] = '/';
+        memcpy(out + n, s, seg);
+        n += seg;
+    }
+    out[n] = '\0';
+    return 0;
+}

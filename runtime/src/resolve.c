@@ -1,0 +1,310 @@
+#include "resolve.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#define MAX_LINKS 40
+
+static int root_fd = -1;
+
+int rt_resolve_init(void)
+{
+    root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    return root_fd < 0 ? -errno : 0;
+}
+
+void rt_resolved_close(rt_resolved *r)
+{
+    if (r->fd >= 0)
+        close(r->fd);
+    if (r->parent >= 0)
+        close(r->parent);
+    r->fd = r->parent = -1;
+}
+
+static int fd_path(int fd, char *out, size_t outlen, int *anon)
+{
+    char link[64];
+    snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, out, outlen - 1);
+    if (n < 0)
+        return -errno;
+    if ((size_t)n >= outlen - 1)
+        return -ENAMETOOLONG;
+    out[n] = 0;
+    *anon = out[0] != '/';
+    return 0;
+}
+
+static int is_procfs(int fd)
+{
+    struct statfs sfs;
+    return fstatfs(fd, &sfs) == 0 && sfs.f_type == PROC_SUPER_MAGIC;
+}
+
+static int same_inode(int a, const struct stat *b)
+{
+    struct stat sa;
+    return fstat(a, &sa) == 0 && sa.st_dev == b->st_dev && sa.st_ino == b->st_ino;
+}
+
+/* Prepend "target/" to the pending components in rest (in place). */
+static int push_front(char *rest, size_t restsize, const char *target)
+{
+    size_t tl = strlen(target), rl = strlen(rest);
+    if (tl + 1 + rl + 1 > restsize)
+        return -ENAMETOOLONG;
+    memmove(rest + tl + 1, rest, rl + 1);
+    memcpy(rest, target, tl);
+    rest[tl] = '/';
+    return 0;
+}
+
+static int start_fd(pid_t tid, int dirfd)
+{
+    char p[64];
+    if (dirfd == AT_FDCWD)
+        snprintf(p, sizeof(p), "/proc/%d/cwd", (int)tid);
+    else if (dirfd < 0)
+        return -EBADF;
+    else
+        snprintf(p, sizeof(p), "/proc/%d/fd/%d", (int)tid, dirfd);
+    int fd = open(p, O_PATH | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? -EBADF : -errno;
+    return fd;
+}
+
+static void move_to(int *cur, int nfd)
+{
+    close(*cur);
+    *cur = nfd;
+}
+
+int rt_resolve(pid_t tid, pid_t tgid, int dirfd, const char *path, int mode,
+               unsigned long long rflags, rt_resolved *out)
+{
+    memset(out, 0, sizeof(*out));
+    out->fd = out->parent = -1;
+    size_t plen = strlen(path);
+    if (plen >= PATH_MAX)
+        return -ENAMETOOLONG;
+    if (plen == 0 && !(mode & RT_EMPTY_OK))
+        return -ENOENT;
+    out->trailing_slash = plen > 0 && path[plen - 1] == '/';
+
+    int cur;
+    int beneath = (rflags & (RESOLVE_BENEATH | RESOLVE_IN_ROOT)) != 0;
+    struct stat start_st;
+    int base = -1; /* with RESOLVE_IN_ROOT/BENEATH: a copy of the starting directory */
+    if (path[0] == '/' && !beneath) {
+        cur = dup(root_fd);
+        if (cur < 0)
+            return -errno;
+    } else {
+        if (path[0] == '/' && (rflags & RESOLVE_BENEATH))
+            return -EXDEV;
+        cur = start_fd(tid, dirfd);
+        if (cur < 0)
+            return cur;
+    }
+    if (fstat(cur, &start_st) < 0) {
+        int e = -errno;
+        close(cur);
+        return e;
+    }
+    if (plen > 0 && !S_ISDIR(start_st.st_mode)) {
+        close(cur);
+        return -ENOTDIR;
+    }
+    if (beneath && (base = dup(cur)) < 0) {
+        int e = -errno;
+        close(cur);
+        return e;
+    }
+
+    char rest[2 * PATH_MAX];
+    memcpy(rest, path, plen + 1);
+    int links = 0;
+    int err = 0;
+
+    for (;;) {
+        char *p = rest;
+        while (*p == '/')
+            p++;
+        if (!*p)
+            break;
+        char comp[NAME_MAX + 1];
+        size_t cl = strcspn(p, "/");
+        if (cl > NAME_MAX) {
+            err = -ENAMETOOLONG;
+            goto fail;
+        }
+        memcpy(comp, p, cl);
+        comp[cl] = 0;
+        p += cl;
+        memmove(rest, p, strlen(p) + 1);
+        int last = rest[strspn(rest, "/")] == 0;
+
+        if (strcmp(comp, ".") == 0)
+            continue;
+        if (strcmp(comp, "..") == 0) {
+            if (beneath && same_inode(cur, &start_st)) {
+                if (rflags & RESOLVE_BENEATH) {
+                    err = -EXDEV;
+                    goto fail;
+                }
+                continue; /* RESOLVE_IN_ROOT: ".." at the root stays there */
+            }
+            int nfd = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+            if (nfd < 0) {
+                err = -errno;
+                goto fail;
+            }
+            move_to(&cur, nfd);
+            continue;
+        }
+        /* /proc/self and /proc/thread-self name the application, not us. */
+        if ((strcmp(comp, "self") == 0 || strcmp(comp, "thread-self") == 0) &&
+            is_procfs(cur)) {
+            struct stat cs;
+            if (fstat(cur, &cs) == 0 && cs.st_ino == 1) {
+                char sub[64];
+                if (comp[0] == 's')
+                    snprintf(sub, sizeof(sub), "%d", (int)tgid);
+                else
+                    snprintf(sub, sizeof(sub), "%d/task/%d", (int)tgid, (int)tid);
+                if (++links > MAX_LINKS || (rflags & RESOLVE_NO_SYMLINKS)) {
+                    err = -ELOOP;
+                    goto fail;
+                }
+                if ((err = push_front(rest, sizeof(rest), sub)) < 0)
+                    goto fail;
+                continue;
+            }
+        }
+        int nfd = openat(cur, comp, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+        if (nfd < 0) {
+            err = -errno;
+            if (err == -ENOENT && last) {
+                out->parent = cur;
+                cur = -1;
+                memcpy(out->name, comp, cl + 1);
+                break;
+            }
+            goto fail;
+        }
+        struct stat st;
+        if (fstat(nfd, &st) < 0) {
+            err = -errno;
+            close(nfd);
+            goto fail;
+        }
+        if (S_ISLNK(st.st_mode) && (!last || (mode & RT_FOLLOW))) {
+            if (++links > MAX_LINKS || (rflags & RESOLVE_NO_SYMLINKS)) {
+                close(nfd);
+                err = -ELOOP;
+                goto fail;
+            }
+            char target[PATH_MAX];
+            ssize_t tl = readlinkat(nfd, "", target, sizeof(target) - 1);
+            close(nfd);
+            if (tl < 0) {
+                err = -errno;
+                goto fail;
+            }
+            target[tl] = 0;
+            if (is_procfs(cur) && (target[0] == '/' || strchr(target, ':'))) {
+                /* A magic link (fd/N, cwd, exe, root...): the kernel knows the object. */
+                if (rflags & (RESOLVE_NO_MAGICLINKS | RESOLVE_BENEATH | RESOLVE_IN_ROOT)) {
+                    err = -ELOOP;
+                    goto fail;
+                }
+                int mfd = openat(cur, comp, O_PATH | O_CLOEXEC);
+                if (mfd < 0) {
+                    err = -errno;
+                    goto fail;
+                }
+                move_to(&cur, mfd);
+                if (!last) {
+                    struct stat ms;
+                    if (fstat(cur, &ms) < 0 || !S_ISDIR(ms.st_mode)) {
+                        err = -ENOTDIR;
+                        goto fail;
+                    }
+                }
+                continue;
+            }
+            if (target[0] == '/') {
+                if (rflags & RESOLVE_BENEATH) {
+                    err = -EXDEV;
+                    goto fail;
+                }
+                int rfd = dup(base >= 0 ? base : root_fd);
+                if (rfd < 0) {
+                    err = -errno;
+                    goto fail;
+                }
+                move_to(&cur, rfd);
+            }
+            if ((err = push_front(rest, sizeof(rest), target)) < 0)
+                goto fail;
+            continue;
+        }
+        if (!last && !S_ISDIR(st.st_mode)) {
+            close(nfd);
+            err = -ENOTDIR;
+            goto fail;
+        }
+        if ((rflags & RESOLVE_NO_XDEV) && st.st_dev != start_st.st_dev) {
+            close(nfd);
+            err = -EXDEV;
+            goto fail;
+        }
+        move_to(&cur, nfd);
+        if (S_ISLNK(st.st_mode))
+            out->is_link = 1;
+    }
+
+    if (cur >= 0) {
+        out->fd = cur;
+        struct stat fs;
+        if (out->trailing_slash && fstat(cur, &fs) == 0 && !S_ISDIR(fs.st_mode))
+            err = -ENOTDIR;
+        else
+            err = fd_path(cur, out->path, sizeof(out->path), &out->anon);
+    } else {
+        int anon = 0;
+        err = fd_path(out->parent, out->path, sizeof(out->path), &anon);
+        if (!err && anon)
+            err = -ENOENT;
+        if (!err) {
+            size_t l = strlen(out->path);
+            if (l + 1 + strlen(out->name) + 1 > sizeof(out->path))
+                err = -ENAMETOOLONG;
+            else
+                snprintf(out->path + l, sizeof(out->path) - l, "%s%s",
+                         (l == 1) ? "" : "/", out->name);
+        }
+    }
+    if (base >= 0)
+        close(base);
+    if (err) {
+        rt_resolved_close(out);
+        return err;
+    }
+    return 0;
+fail:
+    if (cur >= 0)
+        close(cur);
+    if (base >= 0)
+        close(base);
+    return err;
+}

@@ -1,0 +1,18 @@
+/* Trusted files: SHA-256 verification with a per-entry cache keyed by file identity
+ * (device, inode, size, mtime, ctime), so a second open of an unchanged file is cheap. */
+#ifndef GSC_RT_TRUST_H
+#define GSC_RT_TRUST_H
+
+#include "../core/manifest.h"
+
+void rt_trust_init(const gsc_manifest *m);
+
+/* fd: a descriptor of the file named by trusted entry t, open for reading. Returns 0 when
+ * the content matches t->sha256, -EPERM on a mismatch, -errno on I/O errors. */
+int rt_trust_verify(const gsc_trusted_file *t, int fd);
+
+/* Open a trusted file by its manifest path for the supervisor itself (argv_src_file):
+ * resolve without symlinks, verify, return the fd or -errno. */
+int rt_trust_open_path(const gsc_manifest *m, const char *path);
+
+#endif

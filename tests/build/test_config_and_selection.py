@@ -1,0 +1,109 @@
+"""Build configuration, trusted-file selection and output naming (no Docker needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gsc.build.config import load_config, load_defaults
+from gsc.build.naming import check_tag, default_tag
+from gsc.build.trusted import matches, select_trusted
+from gsc.errors import InputError
+
+
+def test_defaults_exclude_volatile_places() -> None:
+    cfg = load_defaults()
+    for p in ("/boot", "/dev", "/proc", "/sys", "/tmp", "/var", "/etc/shadow*",
+              "/etc/gshadow*", "/etc/mtab", "/etc/.pwd.lock", "/etc/security", "/etc/rc?.d"):
+        assert p in cfg.all_excluded
+    assert "/etc/hosts" in cfg.all_allowed
+
+
+def test_config_file_overrides_defaults(tmp_path: Path) -> None:
+    (tmp_path / "k.pem").write_text("x")
+    c = tmp_path / "gsc.yaml"
+    c.write_text(
+        "key: k.pem\nenclave_size: '1G'\nmax_threads: 8\ndebug: true\n"
+        "allowed_files: ['/data/']\nenv_passthrough: [TZ]\n"
+    )
+    cfg = load_config(c)
+    assert cfg.key == (tmp_path / "k.pem").resolve()
+    assert (cfg.enclave_size, cfg.max_threads, cfg.debug) == ("1G", 8, True)
+    assert "/data/" in cfg.all_allowed and "/etc/hosts" in cfg.all_allowed
+    assert cfg.env_passthrough == ("TZ",)
+    assert cfg.with_overrides(max_threads=2, key=None).max_threads == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("bogus: 1\n", "unknown setting 'bogus'"),
+        ("max_threads: many\n", "max_threads: expected an integer"),
+        ("allowed_files: [relative/path]\n", "not an absolute path"),
+        ("debug: 3\n", "debug: expected true or false"),
+        ("log_level: loud\n", "log_level: expected one of"),
+        ("- a\n- b\n", "expected a mapping"),
+        ("a: [\n", "invalid YAML"),
+        ("env_passthrough: ['A=B']\n", "invalid variable name"),
+    ],
+)
+def test_bad_config_is_a_clear_input_error(tmp_path: Path, text: str, needle: str) -> None:
+    c = tmp_path / "gsc.yaml"
+    c.write_text(text)
+    with pytest.raises(InputError, match=needle):
+        load_config(c)
+
+
+def test_missing_config(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot read config file"):
+        load_config(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    ("path", "pattern", "expected"),
+    [
+        ("/var/lib/x", "/var", True),
+        ("/variable", "/var", False),
+        ("/etc/shadow-", "/etc/shadow*", True),
+        ("/etc/rc2.d/S01x", "/etc/rc?.d", True),
+        ("/etc/rc.d/x", "/etc/rc?.d", False),
+        ("/etc", "/etc/mtab", False),
+    ],
+)
+def test_exclusion_patterns(path: str, pattern: str, expected: bool) -> None:
+    assert matches(path, pattern) is expected
+
+
+def test_selection_is_sorted_filtered_and_forced() -> None:
+    entries = [("/usr/bin/b", "b" * 64), ("/tmp/t", "t" * 64), ("/etc/shadow", "s" * 64),
+               ("/usr/bin/a", "a" * 64), ("/var/keep/x", "k" * 64),
+               ("/bad\udcff", "z" * 64)]
+    sel = select_trusted(entries, exclude=["/tmp", "/var", "/etc/shadow*"],
+                         include=["/var/keep"])
+    assert [f.path for f in sel.files] == ["/usr/bin/a", "/usr/bin/b", "/var/keep/x"]
+    assert len(sel.skipped_unrepresentable) == 1
+    with pytest.raises(InputError, match="does not name any regular file"):
+        select_trusted(entries, exclude=[], include=["/nothing/here"])
+
+
+@pytest.mark.parametrize(
+    ("ref", "signed", "expected"),
+    [
+        ("myimage", True, "gsc-myimage:latest"),
+        ("myimage:1.2", False, "gsc-myimage:1.2-unsigned"),
+        ("127.0.0.1:5000/team/app:v1", True, "gsc-team/app:v1"),
+        ("gsc-myimage:1.2-unsigned", True, "gsc-myimage:1.2"),
+        ("sha256:" + "ab" * 32, True, "gsc-image-abababababab:latest"),
+    ],
+)
+def test_default_tag(ref: str, signed: bool, expected: str) -> None:
+    assert default_tag(ref, "sha256:" + "ab" * 32, signed=signed) == expected
+
+
+def test_check_tag() -> None:
+    assert check_tag("x/y") == "x/y:latest"
+    with pytest.raises(ValueError):
+        check_tag("UPPER:1")
+    with pytest.raises(ValueError):
+        check_tag("ok:bad tag")
