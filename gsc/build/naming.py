@@ -21,13 +21,18 @@ def split_ref(ref: str) -> tuple[str, str]:
     return "/".join(parts), tag
 
 
-def default_tag(ref: str, image_id: str, *, signed: bool) -> str:
+def default_tag(ref: str, image_id: str, *, signed: bool, shielded: bool = False) -> str:
+    """The output tag for `ref`. With shielded=True, `ref` is already a gsc image (as in
+    `sign-image gsc-app:1-unsigned`): keep its name and drop the -unsigned suffix."""
     if re.fullmatch(r"(sha256:)?[0-9a-f]{12,64}", ref):
         name, tag = "image-" + image_id.removeprefix("sha256:")[:12], "latest"
     else:
         name, tag = split_ref(ref)
-    base = tag.removesuffix(UNSIGNED_SUFFIX)
-    return f"gsc-{name.removeprefix('gsc-')}:{base}{'' if signed else UNSIGNED_SUFFIX}"
+    if shielded:
+        tag = tag.removesuffix(UNSIGNED_SUFFIX)
+    else:
+        name = "gsc-" + name
+    return f"{name}:{tag}{'' if signed else UNSIGNED_SUFFIX}"
 
 
 def check_tag(tag: str) -> str:

@@ -15,7 +15,7 @@ from gsc.build.naming import check_tag, default_tag
 from gsc.build.trusted import select_trusted
 from gsc.errors import InputError
 from gsc.image import load_image
-from gsc.manifest import canonical, schema
+from gsc.manifest import schema
 from gsc.manifest.merge import Override, merge
 from gsc.manifest.render import find_key_line, parse_toml, render_template, render_user_manifest
 from gsc.progress import Progress
@@ -119,11 +119,10 @@ def compose_manifest(
             doc["loader"].pop("insecure__use_cmdline_argv", None)
         doc, overrides = merge(doc, user_doc)
     try:
-        schema.validate(doc, "manifest")
+        data = schema.render(doc, "manifest")
     except InputError as exc:
         raise InputError(_locate(str(exc.message), req.manifest, user_text)) from None
-    data = canonical.dumps(doc)
-    return data, doc, overrides
+    return data, schema.load(data, "manifest"), overrides
 
 
 def _locate(message: str, path: Path | None, text: str) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from gsc.build import docker_api, labels
 from gsc.errors import GscError, InputError
 from gsc.image import load_image
-from gsc.manifest import canonical, schema
+from gsc.manifest import schema
 from gsc.sgx import sigstruct
 
 
@@ -69,8 +69,7 @@ def verify_image(ref: str, *, mrenclave: str | None, mrsigner: str | None) -> Ve
         if runtime is None or manifest is None:
             return report
         try:
-            doc = canonical.loads(manifest, labels.MANIFEST_PATH)
-            schema.validate(doc, labels.MANIFEST_PATH)
+            doc = schema.load(manifest, labels.MANIFEST_PATH)
         except GscError as exc:
             report.problems.append(f"manifest: {exc.message}")
             return report

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     from gsc.build.config import load_config
     from gsc.build.pipeline import BuildRequest, run_build
     from gsc.progress import Progress
-    from gsc.sgx.dates import parse_date
+    from gsc.sgx.sigstruct import parse_date
 
     cfg = load_config(args.config)
     cfg = cfg.with_overrides(

@@ -1,17 +1,80 @@
-"""`gsc inspect` (placeholder until implemented)."""
+"""`gsc inspect IMAGE [--json]`: what runs when a container of IMAGE starts, and what it
+needs. Exit 0 when the entrypoint can run, 1 when something it needs is missing,
+2 for usage or input errors."""
 
 from __future__ import annotations
 
 import argparse
 
-from gsc.errors import GscError
+from gsc.errors import EXIT_OK, EXIT_VERIFY
+from gsc.output import emit_json, say
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    parser = sub.add_parser("inspect", help="(not implemented yet)")
+    parser = sub.add_parser(
+        "inspect",
+        help="analyse an image's entrypoint, interpreters and shared libraries",
+        description="Read IMAGE (pulled when missing) without running it; report argv, "
+        "environment, the program that really runs, its #! and ELF interpreters, its "
+        "shared-library closure and anything missing.",
+    )
+    parser.add_argument("image", metavar="IMAGE", help="image name[:tag], name@digest or ID")
+    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--no-pull", action="store_true", help="never pull a missing image")
     parser.set_defaults(run=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    raise GscError("'inspect' is not implemented yet")
+    from gsc.analysis import analyze
+    from gsc.image import load_image
+
+    with load_image(args.image, pull=not args.no_pull) as image:
+        analysis = analyze(image)
+    if args.json:
+        emit_json(analysis.to_json())
+    else:
+        _human(analysis.to_json())
+    return EXIT_OK if analysis.ok else EXIT_VERIFY
+
+
+def _q(s: object) -> str:
+    return repr(s) if isinstance(s, str) and (not s.isprintable() or " " in s) else str(s)
+
+
+def _human(d: dict[str, object]) -> None:
+    img = d["image"]
+    ep = d["entrypoint"]
+    assert isinstance(img, dict) and isinstance(ep, dict)
+    say(f"image       {img['ref']} ({img['id']})")
+    argv = d["argv"]
+    assert isinstance(argv, list)
+    say("argv        " + " ".join(_q(a) for a in argv))
+    say(f"workdir     {d['workdir']}")
+    say(f"user        {d['user'] or '(root, default)'}")
+    env = d["env"]
+    assert isinstance(env, dict)
+    for i, (k, v) in enumerate(env.items()):
+        say(("env         " if i == 0 else "            ") + f"{k}={_q(v)}")
+    say(f"entrypoint  {ep['path'] or '(unresolved)'} [{ep['kind'] or '?'}]")
+    for interp in ep["interpreters"]:
+        say(f"  #! via    {interp}")
+    if ep["elf_interpreter"]:
+        say(f"  ELF interpreter  {ep['elf_interpreter']}")
+    libs = d["libraries"]
+    assert isinstance(libs, list)
+    say(f"libraries   {len(libs)}")
+    for lib in libs:
+        say(f"  {lib['name']} => {lib['path']}")
+    files = d["files"]
+    assert isinstance(files, dict)
+    say(f"files       {files['regular']} regular, {files['symlink']} symlinks, "
+        f"{files['dir']} dirs, {files['other']} other, {files['bytes']} bytes")
+    missing = d["missing"]
+    assert isinstance(missing, list)
+    if missing:
+        say(f"MISSING     {len(missing)}")
+        for m in missing:
+            say(f"  {m}")
+    else:
+        say("status      ok: everything the entrypoint needs is present")

@@ -33,10 +33,10 @@ def run(args: argparse.Namespace) -> int:
     from gsc.build.naming import check_tag, default_tag
     from gsc.build.pipeline import ShieldFiles, emit_image
     from gsc.build.shielded import open_shielded
-    from gsc.manifest import canonical
+    from gsc.manifest import schema
     from gsc.progress import Progress
     from gsc.sgx import keys, sigstruct
-    from gsc.sgx.dates import parse_date
+    from gsc.sgx.sigstruct import parse_date
     from gsc.sgx.measure import mrenclave as measure_mrenclave
     from gsc.sgx.params import SgxParams
 
@@ -51,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     img = open_shielded(client, args.image)
     if img.runtime is None or img.manifest is None:
         raise InputError(f"{args.image}: /gsc/ lacks the runtime or the manifest")
-    doc = canonical.loads(img.manifest, f"{args.image}:{labels.MANIFEST_PATH}")
+    doc = schema.load(img.manifest, f"{args.image}:{labels.MANIFEST_PATH}")
     params = SgxParams.from_table(doc.get("sgx", {}), labels.MANIFEST_PATH)
     mr = measure_mrenclave(img.manifest, img.runtime, params).hex()
     recorded = img.labels.get(labels.MRENCLAVE, "")
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         signature_only=True,
     )
     ref = img.tags[0] if img.tags and args.image in img.id else args.image
-    tag = args.tag or default_tag(ref, img.id, signed=True)
+    tag = args.tag or default_tag(ref, img.id, signed=True, shielded=True)
     docker_api.tag_image(client, image_id, tag)
     if args.json:
         emit_json({"tag": tag, "image_id": image_id, "mrenclave": mr,

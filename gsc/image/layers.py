@@ -89,21 +89,23 @@ def _add_member(layer: Layer, tar: tarfile.TarFile, info: tarfile.TarInfo,
     if path == "/" and not info.isdir():
         return  # the root can only be a directory
     mode = info.mode & 0o7777
-    common = {"mode": mode, "uid": max(0, info.uid), "gid": max(0, info.gid)}
+    uid, gid = max(0, info.uid), max(0, info.gid)
     if info.islnk():
-        layer.members.append(Member(path, None, link=paths.normalize(info.linkname), **common))
+        layer.members.append(Member(path, None, mode, uid, gid,
+                                    link=paths.normalize(info.linkname)))
         return
     kind = _KINDS.get(info.type, "file")
     if kind == "file":
         blob = _store(tar, info, pipeline)
-        layer.members.append(Member(path, "file", size=blob_size(info), blob=blob, **common))
+        layer.members.append(Member(path, "file", mode, uid, gid, size=blob_size(info),
+                                    blob=blob))
     elif kind == "symlink":
-        layer.members.append(Member(path, "symlink", target=info.linkname, **common))
+        layer.members.append(Member(path, "symlink", mode, uid, gid, target=info.linkname))
     elif kind in ("char", "block"):
-        layer.members.append(Member(path, kind, devmajor=info.devmajor,
-                                    devminor=info.devminor, **common))
+        layer.members.append(Member(path, kind, mode, uid, gid, devmajor=info.devmajor,
+                                    devminor=info.devminor))
     else:
-        layer.members.append(Member(path, kind, **common))
+        layer.members.append(Member(path, kind, mode, uid, gid))
 
 
 def blob_size(info: tarfile.TarInfo) -> int:

@@ -94,6 +94,44 @@ class _IterStream(io.RawIOBase):
         return bytes(out)
 
 
+def _prefetch(chunks: Iterator[bytes], depth: int = 32) -> Iterator[bytes]:
+    """Drain the engine's stream on a helper thread so that the engine keeps writing
+    while the caller parses (socket reads release the GIL)."""
+    import queue
+    import threading
+
+    q: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def pump() -> None:
+        try:
+            for chunk in chunks:
+                if stop.is_set():
+                    return
+                q.put(chunk)
+            q.put(None)
+        except BaseException as exc:
+            q.put(exc)
+
+    t = threading.Thread(target=pump, name="gsc-save-reader", daemon=True)
+    t.start()
+    try:
+        while True:
+            item = q.get()
+            if item is None:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while t.is_alive():
+            try:
+                q.get_nowait()
+            except queue.Empty:
+                t.join(0.05)
+
+
 def docker_client() -> Any:
     try:
         import docker
@@ -164,7 +202,7 @@ def load_image(ref: str, *, pull: bool = True, client: Any | None = None) -> Ima
         except Exception as exc:
             raise InputError(f"cannot export image {ref!r}: {exc}") from None
         try:
-            saved = read_saved(_IterStream(iter(chunks)), store, image_id=image_id)
+            saved = read_saved(_IterStream(_prefetch(iter(chunks))), store, image_id=image_id)  # type: ignore[arg-type]
         except InputError:
             raise
         except Exception as exc:  # transport errors mid-stream
@@ -186,7 +224,7 @@ def load_image(ref: str, *, pull: bool = True, client: Any | None = None) -> Ima
     return img
 
 
-def load_archive(stream: io.RawIOBase | Any, *, ref: str = "", image_id: str | None = None,
+def load_archive(stream: Any, *, ref: str = "", image_id: str | None = None,
                  ) -> Image:
     """Read a ``docker save`` archive (either layout) from a binary stream; for tests
     and for archives on disk."""

@@ -68,7 +68,11 @@ def _quote(text: str, key: str) -> str:
 def _segment(seg: Any, key: str) -> str:
     if not isinstance(seg, str):
         raise DumpError(key, f"key {seg!r} is not a string")
-    return seg if _BARE.fullmatch(seg) else _quote(seg, key)
+    if _BARE.fullmatch(seg):
+        if len(seg) > MAX_STRING:
+            raise DumpError(key, f"key segment longer than {MAX_STRING} bytes")
+        return seg
+    return _quote(seg, key)
 
 
 def _sort_key(segments: Sequence[str]) -> tuple[bytes, ...]:
@@ -208,6 +212,8 @@ def loads(data: bytes, source: str) -> dict[str, Any]:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise _fail(source, None, f"invalid TOML: {exc}") from None
+    except RecursionError:
+        raise _fail(source, None, "invalid TOML: nested too deeply") from None
     try:
         again = dumps(doc)
     except DumpError as exc:

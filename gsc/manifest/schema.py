@@ -177,17 +177,27 @@ def _type(value: Any) -> str:
     return type(value).__name__
 
 
-def _flat(table: Mapping[str, Any], prefix: str, out: dict[str, Any]) -> None:
+def _flat(
+    table: Mapping[str, Any], prefix: tuple[str, ...], out: list[tuple[tuple[str, ...], Any]]
+) -> None:
     for k, v in table.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, Mapping) and v and not key.startswith("loader.env."):
-            _flat(v, key + ".", out)
+        path = (*prefix, k)
+        if isinstance(v, Mapping) and v and not _is_env(path):
+            _flat(v, path, out)
         else:
-            out[key] = v
+            out.append((path, v))
 
 
-def _ignored(key: str) -> bool:
-    return any(key == p or key.startswith(p + ".") for p in IGNORED)
+def _is_env(path: tuple[str, ...]) -> bool:
+    return len(path) == 3 and path[:2] == ("loader", "env")
+
+
+_IGNORED_T = tuple(tuple(p.split(".")) for p in IGNORED)
+_HONOURED_T = frozenset(tuple(k.split(".")) for k in HONOURED if not k.endswith("*"))
+
+
+def _ignored(path: tuple[str, ...]) -> bool:
+    return any(path[: len(p)] == p for p in _IGNORED_T)
 
 
 def validate(doc: Mapping[str, Any], source: str) -> None:
@@ -195,14 +205,19 @@ def validate(doc: Mapping[str, Any], source: str) -> None:
     c = _Checker(source)
     if not isinstance(doc, Mapping):
         raise c.fail("<document>", "a manifest must be a table")
+    pairs: list[tuple[tuple[str, ...], Any]] = []
+    _flat(doc, (), pairs)
+    # Keys are matched segment by segment (a quoted segment may contain '.'); only honoured
+    # keys, whose segments are plain words, are then looked up by their dotted name.
     flat: dict[str, Any] = {}
-    _flat(doc, "", flat)
-    for key in flat:
-        if _ignored(key) or key in HONOURED:
+    for path, value in pairs:
+        key = ".".join(path)
+        if _ignored(path):
             continue
-        if key.startswith("loader.env."):
+        if path in _HONOURED_T or _is_env(path):
+            flat[key] = value
             continue
-        if key == "sgx.thread_num":
+        if path == ("sgx", "thread_num"):
             raise c.fail(key, "unknown key (the current name is sgx.max_threads)")
         raise c.fail(key, "unknown key")
 
@@ -218,9 +233,9 @@ def validate(doc: Mapping[str, Any], source: str) -> None:
     trusted = _check_sgx(c, flat)
 
     if "loader.argv_src_file" in flat:
-        path = c.file_uri("loader.argv_src_file", flat["loader.argv_src_file"])
-        if path not in trusted:
-            raise c.fail("loader.argv_src_file", f"{path!r} is not listed in sgx.trusted_files")
+        src = c.file_uri("loader.argv_src_file", flat["loader.argv_src_file"])
+        if src not in trusted:
+            raise c.fail("loader.argv_src_file", f"{src!r} is not listed in sgx.trusted_files")
 
 
 def _check_loader(c: _Checker, flat: Mapping[str, Any]) -> None:

@@ -1066,9 +1066,9 @@ static int cmp_str_ptr(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int cmp_trusted_path(const void *key, const void *elem)
+static int cmp_trusted_path(const void *wanted, const void *elem)
 {
-    return strcmp((const char *)key, ((const gsc_trusted_file *)elem)->path);
+    return strcmp((const char *)wanted, ((const gsc_trusted_file *)elem)->path);
 }
 
 static int finish(parser *ps)

@@ -22,7 +22,8 @@ enum gsc_policy_class gsc_policy_classify(const gsc_manifest *m, const char *pat
 int gsc_policy_has_trusted_under(const gsc_manifest *m, const char *path);
 
 /* Lexically normalise an absolute path (collapse //, ., ..; never above /). Returns 0, or
- * -1 if path is not absolute or does not fit in outlen. */
+ * -1 if path is not absolute or does not fit in outlen (intermediate results included:
+ * "/a/.." needs 3 bytes). */
 int gsc_path_normalise(const char *path, char *out, size_t outlen);
 
 #endif

@@ -81,20 +81,21 @@ static void compress_portable(uint32_t h[8], const uint8_t *p, size_t nblocks)
 }
 
 #ifdef GSC_HAVE_SHANI_CODE
-/* Four rounds on message group MG (already scheduled) with constants K256[4*G..]. */
-#define SHANI_ROUNDS(G, MG)                                                              \
+/* Four rounds on message group g (register MG). Interleaved with them, as the SHA
+ * extensions intend: the next group MN is finished with msg2 (DO2) and the previous group
+ * MP gets msg1 for group g+3 (DO1), so the schedule hides under the round latency. */
+#define SHANI_GROUP(g, MG, MN, MP, DO2, DO1)                                             \
     do {                                                                                 \
-        __m128i t_ = _mm_add_epi32((MG), _mm_load_si128((const __m128i *)&K256[4 * (G)])); \
+        __m128i t_ = _mm_add_epi32((MG), _mm_load_si128((const __m128i *)&K256[4 * (g)])); \
         cdgh = _mm_sha256rnds2_epu32(cdgh, abef, t_);                                    \
+        if (DO2)                                                                         \
+            (MN) = _mm_sha256msg2_epu32(                                                 \
+                _mm_add_epi32((MN), _mm_alignr_epi8((MG), (MP), 4)), (MG));              \
         t_ = _mm_shuffle_epi32(t_, 0x0e);                                                \
         abef = _mm_sha256rnds2_epu32(abef, cdgh, t_);                                    \
+        if (DO1)                                                                         \
+            (MP) = _mm_sha256msg1_epu32((MP), (MG));                                     \
     } while (0)
-
-/* W[g] = sigma1-part(sigma0-part(W[g-4], W[g-3]) + W[g-7 words], W[g-1]); stored in M0. */
-#define SHANI_SCHED(M0, M1, M2, M3)                                                      \
-    (M0) = _mm_sha256msg2_epu32(                                                         \
-        _mm_add_epi32(_mm_sha256msg1_epu32((M0), (M1)), _mm_alignr_epi8((M3), (M2), 4)), \
-        (M3))
 
 __attribute__((target("sha,sse4.1"))) static void compress_shani(uint32_t h[8],
                                                                   const uint8_t *p,
@@ -115,22 +116,22 @@ __attribute__((target("sha,sse4.1"))) static void compress_shani(uint32_t h[8],
         __m128i m1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 16)), bswap);
         __m128i m2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 32)), bswap);
         __m128i m3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(p + 48)), bswap);
-        SHANI_ROUNDS(0, m0);
-        SHANI_ROUNDS(1, m1);
-        SHANI_ROUNDS(2, m2);
-        SHANI_ROUNDS(3, m3);
-        SHANI_SCHED(m0, m1, m2, m3); SHANI_ROUNDS(4, m0);
-        SHANI_SCHED(m1, m2, m3, m0); SHANI_ROUNDS(5, m1);
-        SHANI_SCHED(m2, m3, m0, m1); SHANI_ROUNDS(6, m2);
-        SHANI_SCHED(m3, m0, m1, m2); SHANI_ROUNDS(7, m3);
-        SHANI_SCHED(m0, m1, m2, m3); SHANI_ROUNDS(8, m0);
-        SHANI_SCHED(m1, m2, m3, m0); SHANI_ROUNDS(9, m1);
-        SHANI_SCHED(m2, m3, m0, m1); SHANI_ROUNDS(10, m2);
-        SHANI_SCHED(m3, m0, m1, m2); SHANI_ROUNDS(11, m3);
-        SHANI_SCHED(m0, m1, m2, m3); SHANI_ROUNDS(12, m0);
-        SHANI_SCHED(m1, m2, m3, m0); SHANI_ROUNDS(13, m1);
-        SHANI_SCHED(m2, m3, m0, m1); SHANI_ROUNDS(14, m2);
-        SHANI_SCHED(m3, m0, m1, m2); SHANI_ROUNDS(15, m3);
+        SHANI_GROUP(0, m0, m1, m3, 0, 0);
+        SHANI_GROUP(1, m1, m2, m0, 0, 1);
+        SHANI_GROUP(2, m2, m3, m1, 0, 1);
+        SHANI_GROUP(3, m3, m0, m2, 1, 1);
+        SHANI_GROUP(4, m0, m1, m3, 1, 1);
+        SHANI_GROUP(5, m1, m2, m0, 1, 1);
+        SHANI_GROUP(6, m2, m3, m1, 1, 1);
+        SHANI_GROUP(7, m3, m0, m2, 1, 1);
+        SHANI_GROUP(8, m0, m1, m3, 1, 1);
+        SHANI_GROUP(9, m1, m2, m0, 1, 1);
+        SHANI_GROUP(10, m2, m3, m1, 1, 1);
+        SHANI_GROUP(11, m3, m0, m2, 1, 1);
+        SHANI_GROUP(12, m0, m1, m3, 1, 1);
+        SHANI_GROUP(13, m1, m2, m0, 1, 0);
+        SHANI_GROUP(14, m2, m3, m1, 1, 0);
+        SHANI_GROUP(15, m3, m0, m2, 0, 0);
         abef = _mm_add_epi32(abef, abef0);
         cdgh = _mm_add_epi32(cdgh, cdgh0);
         p += 64;

@@ -24,6 +24,7 @@
 #define OFF_ENCLAVEHASH 960
 #define OFF_ISVPRODID 1024
 #define OFF_ISVSVN 1026
+#define OFF_RESERVED3 1028
 #define OFF_Q1 1040
 #define OFF_Q2 1424
 #define KEY_BYTES 384
@@ -97,6 +98,13 @@ int gsc_sigstruct_verify(const uint8_t *sig, size_t sig_len, gsc_sigstruct_info 
         memcmp(sig + OFF_HEADER2, HEADER2, sizeof(HEADER2)) != 0) {
         set_err(err, errlen, "SIGSTRUCT has a bad header");
         return GSC_SIG_E_FORMAT;
+    }
+    for (size_t i = OFF_RESERVED3; i < OFF_Q1; i++) {
+        if (sig[i] != 0) {
+            /* Not covered by the signature: accept only the value every signer writes. */
+            set_err(err, errlen, "SIGSTRUCT reserved bytes 1028..1039 are not zero");
+            return GSC_SIG_E_FORMAT;
+        }
     }
     if (get_u32(sig + OFF_EXPONENT) != 3) {
         set_err(err, errlen, "SIGSTRUCT exponent is %u, need 3",

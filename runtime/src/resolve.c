@@ -5,6 +5,7 @@
 #include <linux/magic.h>
 #include <linux/openat2.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -80,6 +81,26 @@ static int start_fd(pid_t tid, int dirfd)
     if (fd < 0)
         return errno == ENOENT ? -EBADF : -errno;
     return fd;
+}
+
+/* Thread group of a thread, from /proc/TID/status (only read when /proc/self is used). */
+static pid_t tgid_of(pid_t tid)
+{
+    char p[64], buf[512];
+    snprintf(p, sizeof(p), "/proc/%d/status", (int)tid);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    char *t = strstr(buf, "\nTgid:");
+    if (!t)
+        return -1;
+    long v = strtol(t + 6, NULL, 10);
+    return v > 0 ? (pid_t)v : -1;
 }
 
 static void move_to(int *cur, int nfd)
@@ -177,6 +198,10 @@ int rt_resolve(pid_t tid, pid_t tgid, int dirfd, const char *path, int mode,
             struct stat cs;
             if (fstat(cur, &cs) == 0 && cs.st_ino == 1) {
                 char sub[64];
+                if (tgid <= 0 && (tgid = tgid_of(tid)) <= 0) {
+                    err = -EACCES;
+                    goto fail;
+                }
                 if (comp[0] == 's')
                     snprintf(sub, sizeof(sub), "%d", (int)tgid);
                 else

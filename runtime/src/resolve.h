@@ -23,7 +23,7 @@ typedef struct {
 #define RT_FOLLOW 1         /* follow a final symlink */
 #define RT_EMPTY_OK 2       /* "" means the dirfd itself (AT_EMPTY_PATH) */
 
-/* tid: calling thread, tgid: its process. dirfd: the application's dirfd (AT_FDCWD for
+/* tid: calling thread, tgid: its process (0: look it up when needed). dirfd: the application's dirfd (AT_FDCWD for
  * its cwd). rflags: openat2 RESOLVE_* bits. Returns 0 or -errno (what the kernel would
  * answer for a failed lookup). On success release with rt_resolved_close. */
 int rt_resolve(pid_t tid, pid_t tgid, int dirfd, const char *path, int mode,

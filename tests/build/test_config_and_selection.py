@@ -93,12 +93,17 @@ def test_selection_is_sorted_filtered_and_forced() -> None:
         ("myimage", True, "gsc-myimage:latest"),
         ("myimage:1.2", False, "gsc-myimage:1.2-unsigned"),
         ("127.0.0.1:5000/team/app:v1", True, "gsc-team/app:v1"),
-        ("gsc-myimage:1.2-unsigned", True, "gsc-myimage:1.2"),
+        ("gsc-myimage:1.2", True, "gsc-gsc-myimage:1.2"),
         ("sha256:" + "ab" * 32, True, "gsc-image-abababababab:latest"),
     ],
 )
 def test_default_tag(ref: str, signed: bool, expected: str) -> None:
     assert default_tag(ref, "sha256:" + "ab" * 32, signed=signed) == expected
+
+
+def test_default_tag_for_signing_a_shielded_image() -> None:
+    assert default_tag("gsc-app:1.2-unsigned", "x", signed=True, shielded=True) == "gsc-app:1.2"
+    assert default_tag("gsc-app", "x", signed=True, shielded=True) == "gsc-app:latest"
 
 
 def test_check_tag() -> None:

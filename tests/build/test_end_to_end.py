@@ -259,7 +259,7 @@ def test_failed_build_leaves_no_tag(hello: tuple[str, dict[str, object]], tmp_pa
     src, _ = hello
     bad = tmp_path / "bad.toml"
     bad.write_text("[sgx]\nmax_threads = 0\n")
-    r = gsc("build", src, bad, "-k", signing_key, "-t", "gsc-test/never:1")
+    r = gsc("build", src, bad, "-k", signing_key, "-t", "gsc-test/never:1", "-q")
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert "bad.toml:2" in r.stderr

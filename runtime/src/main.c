@@ -1,0 +1,166 @@
+/* gsc-runtime: PID 1 of a shielded container.
+ *
+ *   1. measured launch: signature + MRENCLAVE over this executable and the manifest;
+ *   2. argv / environment / working directory from the manifest;
+ *   3. fork: the child installs the seccomp filter, hands the listener to us and execs the
+ *      entrypoint (the exec itself is already policed);
+ *   4. we answer the app's file and exec calls, forward signals, reap, exit with its
+ *      status. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "appsetup.h"
+#include "filter.h"
+#include "launch.h"
+#include "log.h"
+#include "resolve.h"
+#include "supervisor.h"
+#include "trust.h"
+
+extern char **environ;
+
+static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+
+/* As PID 1 of a namespace, signals whose disposition is SIG_DFL are discarded before they
+ * are queued; a (never run) handler keeps them queued for the signalfd. */
+static void noop_handler(int sig)
+{
+    (void)sig;
+}
+
+static int send_fd(int sock, int fd)
+{
+    char byte = 'F';
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } u;
+    memset(&u, 0, sizeof(u));
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                         .msg_controllen = sizeof(u.buf)};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    return sendmsg(sock, &msg, MSG_NOSIGNAL) == 1 ? 0 : -1;
+}
+
+static int recv_fd(int sock)
+{
+    char byte;
+    struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } u;
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                         .msg_controllen = sizeof(u.buf)};
+    ssize_t n;
+    do
+        n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
+    while (n < 0 && errno == EINTR);
+    if (n != 1)
+        return -1;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+        c->cmsg_len != CMSG_LEN(sizeof(int)))
+        return -1;
+    int fd;
+    memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    return fd;
+}
+
+static __attribute__((noreturn)) void child(const gsc_manifest *m, const rt_app *app,
+                                           int sock, const sigset_t *oldmask)
+{
+    for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+        signal(forwarded[i], SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
+    signal(SIGCHLD, SIG_DFL);
+    sigprocmask(SIG_SETMASK, oldmask, NULL);
+    if (m->start_dir && chdir(m->start_dir) < 0)
+        rt_refuse("cannot change to fs.start_dir %s: %s", m->start_dir, strerror(errno));
+    int lfd = rt_install_filter();
+    if (lfd < 0)
+        rt_refuse("cannot install the seccomp filter: %s", strerror(-lfd));
+    if (send_fd(sock, lfd) < 0)
+        rt_refuse("cannot hand the seccomp listener to the supervisor: %s", strerror(errno));
+    close(lfd);
+    close(sock);
+    execve(m->entrypoint, app->argv, app->envp);
+    int e = errno;
+    rt_refuse("cannot execute %s: %s%s", m->entrypoint, strerror(e),
+              e == EACCES ? " (the entrypoint must be a trusted file)" : "");
+}
+
+int main(int argc, char **argv)
+{
+    rt_launch L;
+    rt_measured_launch(&L);
+    const gsc_manifest *m = &L.manifest;
+
+    rt_trust_init(m);
+    rt_app app;
+    rt_app_setup(m, argc, argv, environ, &app);
+    if (rt_resolve_init() < 0)
+        rt_refuse("cannot open /");
+
+    sigset_t mask, oldmask;
+    sigemptyset(&mask);
+    sigaddset(&mask, SIGCHLD);
+    for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+        sigaddset(&mask, forwarded[i]);
+    if (sigprocmask(SIG_BLOCK, &mask, &oldmask) < 0)
+        rt_refuse("cannot block signals: %s", strerror(errno));
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = noop_handler;
+    sa.sa_flags = SA_RESTART;
+    for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
+        sigaction(forwarded[i], &sa, NULL);
+    sigaction(SIGCHLD, &sa, NULL);
+    int sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (sigfd < 0)
+        rt_refuse("signalfd: %s", strerror(errno));
+    if (getpid() != 1 && prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+        LOG_WARN("cannot become a child subreaper: %s", strerror(errno));
+
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        rt_refuse("socketpair: %s", strerror(errno));
+    pid_t pid = fork();
+    if (pid < 0)
+        rt_refuse("fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(sv[0]);
+        close(sigfd);
+        child(m, &app, sv[1], &oldmask);
+    }
+    close(sv[1]);
+    signal(SIGPIPE, SIG_IGN);
+    /* Nobody with our uid may ptrace us or read our memory from now on. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        LOG_WARN("cannot mark the supervisor non-dumpable: %s", strerror(errno));
+    int nfd = recv_fd(sv[0]);
+    close(sv[0]);
+    if (nfd < 0) {
+        /* The child failed before exec and already said why. */
+        int st;
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+            ;
+        return WIFEXITED(st) ? WEXITSTATUS(st) : 126;
+    }
+    LOG_DEBUG("supervising pid %d (%s)", (int)pid, m->entrypoint);
+    return rt_supervise(m, nfd, sigfd, pid);
+}

@@ -1,0 +1,170 @@
+"""Path policy (runtime/core/policy.c) against an independent Python oracle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from gsc._native import ffi, lib
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from manifest_testlib import oracle_classify, oracle_normalise
+
+from gsc.manifest import schema
+
+DENIED, TRUSTED, ALLOWED, TRUSTED_DIR = 0, 1, 2, 3
+
+
+class Parsed:
+    def __init__(self, trusted: list[str], allowed: list[str], tmpfs: list[str] = ()) -> None:  # type: ignore[assignment]
+        doc: dict[str, Any] = {
+            "libos": {"entrypoint": "/bin/sh"},
+            "sgx": {
+                "trusted_files": [{"uri": "file:" + p, "sha256": "00" * 32} for p in trusted],
+                "allowed_files": ["file:" + p for p in allowed],
+            },
+        }
+        if tmpfs:
+            doc["fs"] = {"mounts": [{"path": p, "type": "tmpfs"} for p in tmpfs]}
+        data = schema.render(doc, "policy")
+        self.m = ffi.new("gsc_manifest *")
+        err = ffi.new("char[256]")
+        assert lib.gsc_manifest_parse(data, len(data), self.m, err, 256) == 0, ffi.string(err)
+
+    def classify(self, path: str) -> int:
+        out = ffi.new("gsc_trusted_file **")
+        c = lib.gsc_policy_classify(self.m, path.encode(), out)
+        if c == TRUSTED:
+            assert ffi.string(out[0].path).decode() == path
+        else:
+            assert out[0] == ffi.NULL
+        return int(c)
+
+    def __del__(self) -> None:
+        lib.gsc_manifest_free(self.m)
+
+
+def normalise(path: str, size: int = 4096) -> str | None:
+    buf = ffi.new("char[]", size)
+    if lib.gsc_path_normalise(path.encode(), buf, size) != 0:
+        return None
+    return ffi.string(buf).decode()
+
+
+@pytest.fixture(scope="module")
+def pol() -> Parsed:
+    return Parsed(
+        trusted=["/usr/bin/python3", "/usr/lib/x/libc.so", "/etc/passwd", "/app/data/model.bin"],
+        allowed=["/app/data", "/dev/null", "/tmp"],
+        tmpfs=["/run"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ("/usr/bin/python3", TRUSTED),
+        ("/etc/passwd", TRUSTED),
+        ("/app/data/model.bin", TRUSTED),  # trusted wins over an allowed directory
+        ("/usr/bin/python", DENIED),
+        ("/usr/bin/python3x", DENIED),
+        ("/usr/bin/python3/x", DENIED),
+        ("/usr", TRUSTED_DIR),
+        ("/usr/bin", TRUSTED_DIR),
+        ("/usr/lib/x", TRUSTED_DIR),
+        ("/", TRUSTED_DIR),
+        ("/us", DENIED),
+        ("/usr/li", DENIED),
+        ("/etc", TRUSTED_DIR),
+        ("/etc/shadow", DENIED),
+        ("/tmp", ALLOWED),
+        ("/tmp/a/b/c", ALLOWED),
+        ("/tmpx", DENIED),
+        ("/tmp.x", DENIED),
+        ("/tm", DENIED),
+        ("/dev/null", ALLOWED),
+        ("/dev/nullx", DENIED),
+        ("/dev", DENIED),
+        ("/run", ALLOWED),
+        ("/run/lock/x", ALLOWED),
+        ("/runx", DENIED),
+        ("/app/data", ALLOWED),
+        ("/app/data/other", ALLOWED),
+        ("/app", TRUSTED_DIR),
+        # not normalised: refused outright (fail closed), the caller must normalise first
+        ("/tmp/../etc/shadow", DENIED),
+        ("/tmp/./x", DENIED),
+        ("//tmp", DENIED),
+        ("/tmp/", DENIED),
+        ("tmp", DENIED),
+        ("", DENIED),
+    ],
+)
+def test_classify(pol: Parsed, path: str, expected: int) -> None:
+    assert pol.classify(path) == expected
+
+
+def test_dotdot_tricks_after_normalisation(pol: Parsed) -> None:
+    assert normalise("/tmp/../etc/shadow") == "/etc/shadow"
+    assert pol.classify(normalise("/tmp/../etc/shadow") or "") == DENIED
+    assert normalise("/../../tmp/x") == "/tmp/x"
+    assert normalise("/usr/bin/../bin/./python3") == "/usr/bin/python3"
+    assert normalise("//usr///bin//") == "/usr/bin"
+    assert normalise("relative/x") is None
+    assert normalise("/" + "a" * 10, size=11) is None
+    assert normalise("/" + "a" * 10, size=12) == "/" + "a" * 10
+    # intermediate results must fit as well (fail closed)
+    assert normalise("/a/..", size=2) is None
+    assert normalise("/a/..", size=3) == "/"
+
+
+def test_has_trusted_under(pol: Parsed) -> None:
+    f = lambda p: lib.gsc_policy_has_trusted_under(pol.m, p.encode())  # noqa: E731
+    assert f("/app/data") == 1  # allowed dir containing a trusted file
+    assert f("/app/data/model.bin") == 1
+    assert f("/tmp") == 0
+    assert f("/") == 1
+    assert f("/usr/bin/python") == 0
+    assert f("not/normal") == 1  # fail closed
+
+
+def test_empty_manifest_denies_everything() -> None:
+    p = Parsed(trusted=[], allowed=[])
+    for path in ("/", "/tmp", "/usr/bin/x"):
+        assert p.classify(path) == DENIED
+
+
+def test_allowed_root_allows_everything_but_trusted() -> None:
+    p = Parsed(trusted=["/bin/sh"], allowed=["/"])
+    assert p.classify("/bin/sh") == TRUSTED
+    assert p.classify("/bin") == ALLOWED
+    assert p.classify("/etc/shadow") == ALLOWED
+
+
+SEG = st.sampled_from(["a", "b", "ab", "a.b", "a-", "é"])
+NPATH = st.lists(SEG, min_size=0, max_size=4).map(lambda s: "/" + "/".join(s))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(NPATH.filter(lambda p: p != "/"), max_size=6, unique=True),
+    st.lists(NPATH, max_size=3, unique=True),
+    st.lists(NPATH, max_size=2, unique=True),
+    st.lists(NPATH, min_size=1, max_size=10),
+)
+def test_classify_matches_oracle(
+    trusted: list[str], allowed: list[str], tmpfs: list[str], paths: list[str]
+) -> None:
+    p = Parsed(trusted=trusted, allowed=allowed, tmpfs=tmpfs)
+    for path in paths + trusted + allowed:
+        assert p.classify(path) == oracle_classify(path, trusted, allowed, tmpfs), path
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(["/", ".", "..", "a", "b", "é"]), max_size=20).map("".join))
+def test_normalise_matches_oracle(path: str) -> None:
+    assert normalise(path) == oracle_normalise(path)
+    n = normalise(path)
+    if n is not None:
+        assert schema.is_normal_path(n)
+        assert normalise(n) == n

@@ -1,0 +1,75 @@
+"""Fixtures for the runtime process tests: a freshly built runtime, the shared test
+vectors, and a factory of signed bundles in temp directories."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from rt_bundle import (
+    REPO,
+    RUNTIME,
+    Bundle,
+    MakeBundle,
+    base_manifest,
+    dev_key,
+    elf_closure,
+    shared_dir,
+)
+
+
+@pytest.fixture(scope="session")
+def runtime_bin() -> Path:
+    res = subprocess.run(["make", "-s", "-C", str(REPO / "runtime"), "runtime"],
+                         capture_output=True, text=True, check=False)
+    if res.returncode != 0:
+        pytest.fail(f"building the runtime failed:\n{res.stdout}\n{res.stderr}")
+    return RUNTIME
+
+
+@pytest.fixture(scope="session")
+def shared() -> Path:
+    d = shared_dir()
+    if not (d / "testvectors" / "sgx" / "vectors.json").is_file():
+        pytest.skip(f"shared test vectors not found at {d} (set GSC_SHARED)")
+    return d
+
+
+@pytest.fixture(scope="session")
+def host_tools() -> list[str]:
+    """Host programs the tests run under the runtime, with their libraries."""
+    return [*elf_closure(["/bin/sh", "/bin/cat", "/bin/rm", "/bin/ln", "/bin/mv",
+                          "/bin/sleep", "/bin/echo", "/bin/mkdir"]), "/etc/ld.so.cache"]
+
+
+@pytest.fixture
+def make_bundle(tmp_path: Path, runtime_bin: Path, shared: Path,
+                host_tools: list[str]) -> MakeBundle:
+    """make_bundle(script=None, entrypoint=..., argv=..., trusted=[...], allowed=[...],
+    **manifest options) -> a written Bundle in tmp_path. With `script`, the app is
+    `sh -c script` and the working directory is tmp_path."""
+
+    def make(script: str | None = None, *, trusted: list[str] | None = None,
+             allowed: list[str] | None = None,
+             tweak: Callable[[dict[str, Any]], None] | None = None,
+             runtime_src: Path | None = None, **kw: Any) -> Bundle:
+        if script is not None:
+            kw.setdefault("entrypoint", "/bin/sh")
+            kw.setdefault("argv", ["sh", "-c", script])
+        kw.setdefault("start_dir", str(tmp_path))
+        entry = kw.pop("entrypoint")
+        doc = base_manifest(entry, [*host_tools, *(trusted or [])],
+                            ["/dev/null", *(allowed or [])], **kw)
+        if tweak:
+            tweak(doc)
+        return Bundle(tmp_path, doc, dev_key(),
+                      runtime_src=runtime_src or runtime_bin).write()
+
+    return make

@@ -1,0 +1,133 @@
+"""Build a runnable runtime bundle in a temp directory: <dir>/gsc/{gsc-runtime,
+entrypoint.manifest.sgx, entrypoint.sig}, from a manifest dict, signed with a test key.
+
+Trusted-file hashes are computed here with hashlib (independently of the C core under test).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from gsc.manifest import schema
+from gsc.sgx.keys import load_private_key
+from gsc.sgx.sigstruct import sign_enclave
+
+REPO = Path(__file__).resolve().parents[2]
+RUNTIME = REPO / "runtime" / "build" / "gsc-runtime"
+ASAN_RUNTIME = REPO / "runtime" / "build" / "asan" / "gsc-runtime"
+DATE = dt.date(2024, 1, 2)
+
+
+def shared_dir() -> Path:
+    env = os.environ.get("GSC_SHARED")
+    return Path(env) if env else REPO.parent / "shared"  # ../shared beside the repo
+
+
+def sha256_file(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def elf_closure(programs: Iterable[str]) -> list[str]:
+    """Real paths of programs plus their shared libraries and ELF interpreter (via ldd,
+    a host tool independent of the runtime)."""
+    out: set[str] = set()
+    for prog in programs:
+        real = os.path.realpath(prog)
+        out.add(real)
+        res = subprocess.run(["ldd", real], capture_output=True, text=True, check=False)
+        for line in res.stdout.splitlines():
+            for tok in line.split():
+                if tok.startswith("/"):
+                    out.add(os.path.realpath(tok))
+                    out.add(tok)  # the name the loader opens may be a symlink
+    return sorted(p for p in out if os.path.isfile(os.path.realpath(p)))
+
+
+def trusted_entries(paths: Iterable[str]) -> list[dict[str, str]]:
+    seen: dict[str, str] = {}
+    for p in paths:
+        real = os.path.realpath(p)
+        seen[real] = sha256_file(real)
+    return [{"uri": "file:" + p, "sha256": h} for p, h in sorted(seen.items())]
+
+
+@dataclass
+class Bundle:
+    root: Path
+    manifest: dict[str, Any]
+    key: rsa.RSAPrivateKey
+    runtime_src: Path = RUNTIME
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def gsc(self) -> Path:
+        return self.root / "gsc"
+
+    @property
+    def exe(self) -> Path:
+        return self.gsc / "gsc-runtime"
+
+    def write(self) -> Bundle:
+        self.gsc.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.runtime_src, self.exe)
+        os.chmod(self.exe, 0o755)
+        data = manifest_bytes(self.manifest)
+        (self.gsc / "entrypoint.manifest.sgx").write_bytes(data)
+        (self.gsc / "entrypoint.sig").write_bytes(
+            sign_enclave(data, self.exe.read_bytes(), self.key, DATE))
+        return self
+
+    def run(self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 30,
+            cwd: str | None = None, **kw: Any) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(self.exe), *args], capture_output=True, text=True,
+                              env=dict(env) if env is not None else {"HOST_VAR": "host"},
+                              timeout=timeout, cwd=cwd or str(self.root), check=False, **kw)
+
+
+def manifest_bytes(doc: Mapping[str, Any]) -> bytes:
+    return schema.render(doc, "test manifest")
+
+
+def dev_key() -> rsa.RSAPrivateKey:
+    return load_private_key(shared_dir() / "testvectors" / "sgx" / "keys" / "key_dev.pem")
+
+
+def base_manifest(entrypoint: str, trusted: Iterable[str], allowed: Iterable[str] = (),
+                  argv: list[str] | None = None, env: Mapping[str, Any] | None = None,
+                  start_dir: str = "/", log_level: str = "error",
+                  enclave_size: str = "256M", **loader: Any) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "libos": {"entrypoint": entrypoint},
+        "loader": {"log_level": log_level, "env": dict(env or {}), **loader},
+        "fs": {"start_dir": start_dir},
+        "sgx": {
+            "enclave_size": enclave_size,
+            "max_threads": 4,
+            "debug": False,
+            "trusted_files": trusted_entries(trusted),
+            "allowed_files": sorted({"file:" + a for a in allowed}),
+        },
+    }
+    if argv is not None:
+        doc["loader"]["argv"] = argv
+    if not doc["loader"]["env"]:
+        del doc["loader"]["env"]
+    return doc
+
+
+# make_bundle(script=None, *, trusted=..., allowed=..., tweak=..., runtime_src=..., **manifest)
+MakeBundle = Callable[..., Bundle]
