@@ -36,9 +36,9 @@ def run(args: argparse.Namespace) -> int:
     from gsc.manifest import schema
     from gsc.progress import Progress
     from gsc.sgx import keys, sigstruct
-    from gsc.sgx.sigstruct import parse_date
     from gsc.sgx.measure import mrenclave as measure_mrenclave
     from gsc.sgx.params import SgxParams
+    from gsc.sgx.sigstruct import parse_date
 
     if args.tag is not None:
         try:
