@@ -46,7 +46,7 @@ def example(name: str, base: str) -> str:
 
 
 def gsc(*args: str) -> dict[str, object]:
-    out = sh(sys.executable, "-m", "gsc", *args, "--json", "-q").stdout
+    out = sh(sys.executable, "-P", "-m", "gsc", *args, "--json", "-q").stdout
     data = json.loads(out)
     assert isinstance(data, dict)
     return data
@@ -98,7 +98,7 @@ def main() -> int:
 
     with tempfile.TemporaryDirectory() as tmp:
         key = Path(tmp) / "key.pem"
-        sh(sys.executable, "-m", "gsc", "gen-key", str(key))
+        sh(sys.executable, "-P", "-m", "gsc", "gen-key", str(key))
         rows: list[tuple[str, str, str, str]] = []
 
         for name, extra in (("python", []), ("nginx", [str(REPO / "examples/nginx/gsc.toml")])):

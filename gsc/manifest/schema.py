@@ -14,6 +14,7 @@ from typing import Any
 
 from gsc.errors import InputError
 from gsc.manifest import canonical
+from gsc.sgx.params import parse_enclave_size
 
 MAX_PATH = 4095
 LOG_LEVELS = ("error", "warning", "debug", "trace")
@@ -66,8 +67,6 @@ IGNORED = (
 )
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_SIZE = re.compile(r"([0-9]+)([KMG]?)")
-
 
 def is_normal_path(path: str) -> bool:
     """Absolute, lexically normal (no empty, '.' or '..' segments, no trailing '/')."""
@@ -89,17 +88,6 @@ def normalise_path(path: str) -> str | None:
     if ".." in segs:
         return None
     return "/" + "/".join(segs)
-
-
-def parse_enclave_size(text: str) -> int | None:
-    """Same rules as gsc_parse_enclave_size: digits + optional K/M/G, nonzero power of two."""
-    m = _SIZE.fullmatch(text)
-    if not m:
-        return None
-    value = int(m.group(1)) << {"": 0, "K": 10, "M": 20, "G": 30}[m.group(2)]
-    if value == 0 or value & (value - 1) or value >= 2**64:
-        return None
-    return value
 
 
 class _Checker:

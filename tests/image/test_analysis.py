@@ -128,7 +128,7 @@ def test_hostile_entrypoint_missing(loaded: Any) -> None:
 
 
 def _gsc(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gsc", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-P", "-m", "gsc", *args], capture_output=True, text=True,
                           timeout=300, env={**os.environ, "PYTHONPATH": os.getcwd()})
 
 

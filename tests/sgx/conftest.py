@@ -62,7 +62,7 @@ def run_gsc(
     if env:
         full_env.update(env)
     proc = subprocess.run(
-        [sys.executable, "-m", "gsc", *map(str, args)],
+        [sys.executable, "-P", "-m", "gsc", *map(str, args)],
         capture_output=True,
         text=True,
         env=full_env,

@@ -30,8 +30,9 @@ class Run:
 
 
 def gsc(*args: str | Path, env: dict[str, str] | None = None, timeout: int = 600) -> Run:
+    # -P: never import gsc from the current directory; the tests exercise the installed gsc.
     proc = subprocess.run(
-        [sys.executable, "-m", "gsc", *map(str, args)],
+        [sys.executable, "-P", "-m", "gsc", *map(str, args)],
         capture_output=True, text=True, timeout=timeout,
         env={**os.environ, **(env or {})},
     )
