@@ -54,10 +54,17 @@ static void build_argv(const gsc_manifest *m, int cmd_argc, char **cmd_argv, rt_
                   "(loader.insecure__use_cmdline_argv is not set)");
     char **argv;
     if (m->use_cmdline_argv) {
-        argv = rt_xcalloc((size_t)(cmd_argc > 1 ? cmd_argc : 1) + 1, sizeof(char *));
-        argv[0] = rt_xstrdup(m->entrypoint);
-        for (int i = 1; i < cmd_argc; i++)
-            argv[i] = rt_xstrdup(cmd_argv[i]);
+        /* Gramine's semantics: the command line after the runtime is the whole argv,
+         * argv[0] included; the program run is still libos.entrypoint. gsc build puts the
+         * image's original Entrypoint + Cmd there, so `docker run IMG ARGS` behaves as for
+         * the original image. No arguments at all: argv is [entrypoint]. */
+        argv = rt_xcalloc((size_t)(cmd_argc > 1 ? cmd_argc : 2), sizeof(char *));
+        if (cmd_argc > 1) {
+            for (int i = 1; i < cmd_argc; i++)
+                argv[i - 1] = rt_xstrdup(cmd_argv[i]);
+        } else {
+            argv[0] = rt_xstrdup(m->entrypoint);
+        }
     } else if (m->argv_src_file) {
         argv = argv_from_file(m);
     } else if (m->has_argv) {

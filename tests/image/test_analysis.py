@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from typing import Any
@@ -128,8 +127,9 @@ def test_hostile_entrypoint_missing(loaded: Any) -> None:
 
 
 def _gsc(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-P", "-m", "gsc", *args], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    # -P: the installed gsc, never the one in the current directory.
+    return subprocess.run([sys.executable, "-P", "-m", "gsc", *args], capture_output=True,
+                          text=True, timeout=300)
 
 
 def test_cli_inspect(test_image: Any) -> None:

@@ -35,8 +35,12 @@ def test_cmdline_args_refused_by_default(make_bundle: MakeBundle) -> None:
 
 def test_insecure_cmdline_argv(make_bundle: MakeBundle) -> None:
     b = make_bundle(entrypoint="/bin/echo", insecure__use_cmdline_argv=True)
-    res = b.run("from", "the command line")
+    # The command line is the whole argv (argv[0] included); the program stays pinned.
+    res = b.run("echo", "from", "the command line")
     assert (res.returncode, res.stdout) == (0, "from the command line\n"), res.stderr
+    res = b.run("/bin/cat", "/etc/passwd")
+    assert (res.returncode, res.stdout) == (0, "/etc/passwd\n"), res.stderr
+    assert (b.run().returncode, b.run().stdout) == (0, "\n")
 
 
 def test_no_argv_option_runs_entrypoint_alone(make_bundle: MakeBundle) -> None:
