@@ -17,7 +17,6 @@ import hashlib
 import io
 import json
 import re
-import tarfile
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -25,9 +24,19 @@ from gsc.errors import InputError
 from gsc.image import paths
 from gsc.image.layers import FSBuilder, Layer, read_layer
 from gsc.image.model import FileEntry
-from gsc.image.store import CHUNK, ContentStore, HashPipeline
+from gsc.image.store import ContentStore, HashPipeline
+from gsc.image.tarstream import (
+    BLOCK,
+    ReaderSource,
+    Source,
+    TarError,
+    TarReader,
+    compression,
+    header_ok,
+)
 
 MAX_JSON = 64 << 20
+MAX_DOCS = 256 << 20  # all small JSON documents together
 _DIGEST = re.compile(r"sha256:([0-9a-f]{64})")
 _INDEX_TYPES = {
     "application/vnd.oci.image.index.v1+json",
@@ -45,38 +54,15 @@ class SavedImage:
     warnings: list[str] = field(default_factory=list)
 
 
-class _Prefixed(io.RawIOBase):
-    """A stream with some already-read bytes put back in front."""
-
-    def __init__(self, head: bytes, rest: IO[bytes]) -> None:
-        super().__init__()
-        self._head = head
-        self._rest = rest
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        if self._head:
-            if size < 0 or size >= len(self._head):
-                head, self._head = self._head, b""
-                more = self._rest.read(-1 if size < 0 else size - len(head))
-                return head + (more or b"")
-            head, self._head = self._head[:size], self._head[size:]
-            return head
-        return self._rest.read(size) or b""
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        memoryview(buffer)[: len(data)] = data
-        return len(data)
-
-
 def _looks_like_json(head: bytes) -> bool:
     return head.lstrip()[:1] in (b"{", b"[")
 
 
-def read_saved(stream: IO[bytes], store: ContentStore, *, image_id: str | None = None,
+def _looks_like_tar(head: bytes) -> bool:
+    return compression(head) is not None or (len(head) == BLOCK and header_ok(head))
+
+
+def read_saved(stream: IO[bytes] | Source, store: ContentStore, *, image_id: str | None = None,
                ) -> SavedImage:
     """Read a ``docker save`` archive from ``stream`` into ``store``.
 
@@ -85,35 +71,41 @@ def read_saved(stream: IO[bytes], store: ContentStore, *, image_id: str | None =
     layers: dict[str, Layer] = {}
     layer_errors: dict[str, str] = {}
     docs: dict[str, bytes] = {}
+    docs_bytes = 0
     aliases: dict[str, str] = {}
     pipeline = HashPipeline(store)
+    src = stream if isinstance(stream, Source) else ReaderSource(stream)
     try:
         try:
-            with tarfile.open(fileobj=stream, mode="r|", bufsize=CHUNK, encoding="utf-8",
-                              errors="surrogateescape") as outer:
-                for info in outer:
-                    name = paths.normalize(info.name)
-                    if info.issym() or info.islnk():
-                        base = name if info.islnk() else paths.dirname(name)
-                        target = info.linkname if info.islnk() else paths.join(
-                            base, info.linkname)
-                        aliases[name] = paths.normalize(target)
-                        continue
-                    if not info.isfile():
-                        continue
-                    f = outer.extractfile(info)
-                    if f is None:
-                        continue
-                    head = f.read(512)
-                    if info.size <= MAX_JSON and (_looks_like_json(head) or info.size < 512):
-                        docs[name] = head + f.read()
-                        continue
-                    try:
-                        layers[name] = read_layer(_Prefixed(head, f), pipeline)  # type: ignore[arg-type]
-                    except InputError as exc:
-                        layer_errors[name] = exc.message
-        except (tarfile.TarError, EOFError, OSError, ValueError, OverflowError) as exc:
+            outer = TarReader(src)
+            while (info := outer.next()) is not None:
+                name = paths.normalize(info.name.decode("utf-8", "surrogateescape"))
+                if info.type in (0x31, 0x32):  # hardlink / symlink: identical layers
+                    link = info.linkname.decode("utf-8", "surrogateescape")
+                    target = link if info.type == 0x31 else paths.join(
+                        paths.dirname(name), link)
+                    aliases[name] = paths.normalize(target)
+                    continue
+                if not info.has_data or info.sparse is not None:
+                    continue
+                head, member = outer.open_data()
+                if info.size <= MAX_JSON and not _looks_like_tar(head) and (
+                        _looks_like_json(head) or info.size < BLOCK):
+                    docs_bytes += info.size
+                    if docs_bytes > MAX_DOCS:
+                        raise InputError("image archive holds too many documents")
+                    docs[name] = member.read(info.size)
+                    continue
+                try:
+                    layers[name] = read_layer(member, pipeline, head)
+                except InputError as exc:
+                    layer_errors[name] = exc.message
+                    member.drain()
+        except TarError as exc:
             raise InputError(f"malformed image archive: {exc}") from None
+        finally:
+            if isinstance(src, ReaderSource):
+                src.close()
     finally:
         pipeline.close()
 
@@ -140,7 +132,7 @@ def read_saved(stream: IO[bytes], store: ContentStore, *, image_id: str | None =
         if key in docs:  # a small layer kept as a document after all
             late = HashPipeline(store)
             try:
-                result = read_layer(io.BytesIO(docs[key]), late)
+                result = read_layer(ReaderSource(io.BytesIO(docs[key])), late)
             finally:
                 late.close()
             layers[key] = result

@@ -9,28 +9,32 @@ content store through the hash pipeline. ``tarfile.extract*`` is never used.
 
 from __future__ import annotations
 
-import tarfile
 from dataclasses import dataclass, field
-from typing import IO
 
 from gsc.errors import InputError
 from gsc.image import paths
 from gsc.image.model import Blob, FileEntry, Kind
-from gsc.image.store import CHUNK, HashPipeline
+from gsc.image.store import HashPipeline
+from gsc.image.tarstream import (
+    BLOCK,
+    DecompressSource,
+    Source,
+    SubSource,
+    TarEntry,
+    TarError,
+    TarReader,
+    compression,
+)
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
 
-_KINDS: dict[bytes, Kind] = {
-    tarfile.REGTYPE: "file",
-    tarfile.AREGTYPE: "file",
-    tarfile.CONTTYPE: "file",
-    tarfile.GNUTYPE_SPARSE: "file",
-    tarfile.SYMTYPE: "symlink",
-    tarfile.DIRTYPE: "dir",
-    tarfile.CHRTYPE: "char",
-    tarfile.BLKTYPE: "block",
-    tarfile.FIFOTYPE: "fifo",
+_KINDS: dict[int, Kind] = {
+    0x32: "symlink",  # '2'
+    0x33: "char",
+    0x34: "block",
+    0x35: "dir",
+    0x36: "fifo",
 }
 
 
@@ -58,27 +62,34 @@ class Layer:
     opaque: list[str] = field(default_factory=list)
 
 
-def read_layer(fileobj: IO[bytes], pipeline: HashPipeline) -> Layer:
-    """Parse a layer tar (plain, gzip, bzip2 or xz) from a stream, sequentially.
+def _decode(name: bytes) -> str:
+    return name.decode("utf-8", "surrogateescape")
 
-    Raises InputError on a malformed archive."""
+
+def read_layer(src: Source, pipeline: HashPipeline, head: bytes | None = None) -> Layer:
+    """Parse a layer tar (plain, gzip, bzip2 or xz) from ``src``, sequentially;
+    ``head`` is its first bytes when the caller has already looked at them (they must
+    also be the first bytes ``src`` yields). Raises InputError on a malformed archive."""
     layer = Layer()
     try:
-        with tarfile.open(
-            fileobj=fileobj, mode="r|*", bufsize=CHUNK, encoding="utf-8",
-            errors="surrogateescape",
-        ) as tar:
-            for info in tar:
-                _add_member(layer, tar, info, pipeline)
-    except (tarfile.TarError, EOFError, OSError, ValueError, OverflowError) as exc:
+        if head is None:
+            head = src.read(BLOCK)
+            src = SubSource(src, None, head)
+        kind = compression(head)
+        if kind == "zstd":
+            raise TarError("zstd-compressed layers are not supported")
+        tar = TarReader(DecompressSource(src, kind) if kind else src)
+        while (entry := tar.next()) is not None:
+            _add_member(layer, tar, entry, pipeline)
+        src.drain()
+    except TarError as exc:
         raise InputError(f"malformed layer archive: {exc}") from None
     return layer
 
 
-def _add_member(layer: Layer, tar: tarfile.TarFile, info: tarfile.TarInfo,
-                pipeline: HashPipeline) -> None:
-    path = paths.normalize(info.name)
-    base = paths.basename(path)
+def _add_member(layer: Layer, tar: TarReader, e: TarEntry, pipeline: HashPipeline) -> None:
+    path = paths.normalize(_decode(e.name))
+    base = path.rsplit("/", 1)[-1]
     if base.startswith(WHITEOUT):
         parent = paths.dirname(path)
         if base == OPAQUE:
@@ -86,42 +97,32 @@ def _add_member(layer: Layer, tar: tarfile.TarFile, info: tarfile.TarInfo,
         elif not base.startswith(WHITEOUT + WHITEOUT):  # other .wh..wh. names: metadata
             layer.whiteouts.append(paths.join(parent, base[len(WHITEOUT):]))
         return
-    if path == "/" and not info.isdir():
+    typ = e.type
+    if path == "/" and typ != 0x35:
         return  # the root can only be a directory
-    mode = info.mode & 0o7777
-    uid, gid = max(0, info.uid), max(0, info.gid)
-    if info.islnk():
+    mode = e.mode & 0o7777
+    uid, gid = max(0, e.uid), max(0, e.gid)
+    if typ == 0x31:  # hardlink
         layer.members.append(Member(path, None, mode, uid, gid,
-                                    link=paths.normalize(info.linkname)))
+                                    link=paths.normalize(_decode(e.linkname))))
         return
-    kind = _KINDS.get(info.type, "file")
-    if kind == "file":
-        blob = _store(tar, info, pipeline)
-        layer.members.append(Member(path, "file", mode, uid, gid, size=blob_size(info),
-                                    blob=blob))
+    kind = _KINDS.get(typ)
+    if kind is None:  # regular (and unknown types, as tar readers treat them)
+        for piece in tar.contents():
+            if isinstance(piece, int):
+                pipeline.feed_zeros(piece)
+            else:
+                pipeline.feed(piece)
+        layer.members.append(Member(path, "file", mode, uid, gid, size=e.realsize,
+                                    blob=pipeline.end()))
     elif kind == "symlink":
-        layer.members.append(Member(path, "symlink", mode, uid, gid, target=info.linkname))
+        layer.members.append(Member(path, "symlink", mode, uid, gid,
+                                    target=_decode(e.linkname)))
     elif kind in ("char", "block"):
-        layer.members.append(Member(path, kind, mode, uid, gid, devmajor=info.devmajor,
-                                    devminor=info.devminor))
+        layer.members.append(Member(path, kind, mode, uid, gid, devmajor=e.devmajor,
+                                    devminor=e.devminor))
     else:
         layer.members.append(Member(path, kind, mode, uid, gid))
-
-
-def blob_size(info: tarfile.TarInfo) -> int:
-    return int(info.size)
-
-
-def _store(tar: tarfile.TarFile, info: tarfile.TarInfo, pipeline: HashPipeline) -> Blob:
-    f = tar.extractfile(info)
-    if f is not None:
-        with f:
-            while True:
-                chunk = f.read(CHUNK)
-                if not chunk:
-                    break
-                pipeline.feed(chunk)
-    return pipeline.end()
 
 
 class FSBuilder:

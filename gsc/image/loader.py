@@ -3,11 +3,12 @@ missing) and reading it with ``docker save`` into a private temporary directory.
 
 from __future__ import annotations
 
-import io
+import contextlib
 import shutil
+import socket
 import tempfile
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,6 +18,7 @@ from gsc.image.config import parse_config
 from gsc.image.fs import ImageFS
 from gsc.image.model import ImageConfig
 from gsc.image.store import CHUNK, ContentStore
+from gsc.image.tarstream import ReaderSource
 
 
 @dataclass
@@ -44,92 +46,50 @@ class Image:
         self.close()
 
 
-class _IterStream(io.RawIOBase):
-    """A file-like view over an iterator of byte chunks."""
+class _IterStream:
+    """A ``read(n)`` view over an iterator of byte chunks (the SDK's generator)."""
 
     def __init__(self, chunks: Iterator[bytes]) -> None:
-        super().__init__()
         self._chunks = chunks
         self._buf = b""
-        self._pos = 0
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
-        while self._pos >= len(self._buf):
-            try:
-                self._buf = next(self._chunks)
-            except StopIteration:
-                return 0
-            self._pos = 0
-        n = min(len(buffer), len(self._buf) - self._pos)
-        memoryview(buffer)[:n] = memoryview(self._buf)[self._pos:self._pos + n]
-        self._pos += n
-        return n
-
-    def read(self, size: int = -1) -> bytes:
-        if size < 0:
-            return self.readall()
-        if self._pos == 0 and len(self._buf) == size:
-            data, self._buf = self._buf, b""
-            return data
-        out = bytearray()
-        while len(out) < size:
-            if self._pos >= len(self._buf):
-                try:
-                    self._buf = next(self._chunks)
-                except StopIteration:
-                    break
-                self._pos = 0
-                if not out and len(self._buf) <= size:
-                    data, self._buf = self._buf, b""
-                    if len(data) == size:
-                        return data
-                    out += data
-                    continue
-            take = min(size - len(out), len(self._buf) - self._pos)
-            out += self._buf[self._pos:self._pos + take]
-            self._pos += take
-        return bytes(out)
+    def read(self, size: int) -> bytes:
+        if not self._buf:
+            self._buf = next(self._chunks, b"")
+        data, self._buf = self._buf[:size], self._buf[size:]
+        return data
 
 
-def _prefetch(chunks: Iterator[bytes], depth: int = 32) -> Iterator[bytes]:
-    """Drain the engine's stream on a helper thread so that the engine keeps writing
-    while the caller parses (socket reads release the GIL)."""
-    import queue
-    import threading
+def _export(client: Any, image_id: str) -> tuple[Any, Callable[[], None]]:
+    """(stream with readinto/read over the ``docker save`` tar, function to close it;
+    that also unblocks a thread waiting in a read).
 
-    q: queue.Queue[bytes | BaseException | None] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def pump() -> None:
-        try:
-            for chunk in chunks:
-                if stop.is_set():
-                    return
-                q.put(chunk)
-            q.put(None)
-        except BaseException as exc:
-            q.put(exc)
-
-    t = threading.Thread(target=pump, name="gsc-save-reader", daemon=True)
-    t.start()
+    Reads the HTTP body straight into our buffers (http.client de-chunks into them)
+    when the SDK's response allows it, else falls back to the SDK's chunk generator."""
+    api = client.api
     try:
-        while True:
-            item = q.get()
-            if item is None:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        while t.is_alive():
-            try:
-                q.get_nowait()
-            except queue.Empty:
-                t.join(0.05)
+        res = api._get(api._url("/images/{0}/get", image_id), stream=True)
+        api._raise_for_status(res)
+    except AttributeError:
+        return _IterStream(iter(api.get_image(image_id, chunk_size=CHUNK))), lambda: None
+    sock = None
+    with contextlib.suppress(Exception):
+        sock = api._get_raw_response_socket(res)
+        # as the SDK does for raw streams: exporting a big image may take a while
+        api._disable_socket_timeout(sock)
+
+    def close() -> None:
+        if sock is not None:
+            with contextlib.suppress(Exception):
+                sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(Exception):
+            res.close()
+
+    fp = getattr(res.raw, "_fp", None)
+    if fp is not None and callable(getattr(fp, "readinto", None)) and not res.headers.get(
+            "Content-Encoding"):
+        return fp, close
+    return _IterStream(res.iter_content(CHUNK, False)), close
 
 
 def docker_client() -> Any:
@@ -198,15 +158,19 @@ def load_image(ref: str, *, pull: bool = True, client: Any | None = None) -> Ima
     finalizer = weakref.finalize(store, cleanup)
     try:
         try:
-            chunks = client.api.get_image(image_id, chunk_size=CHUNK)
+            stream, close_stream = _export(client, image_id)
         except Exception as exc:
             raise InputError(f"cannot export image {ref!r}: {exc}") from None
+        src = ReaderSource(stream, threaded=True)
         try:
-            saved = read_saved(_IterStream(_prefetch(iter(chunks))), store, image_id=image_id)  # type: ignore[arg-type]
+            saved = read_saved(src, store, image_id=image_id)
         except InputError:
             raise
         except Exception as exc:  # transport errors mid-stream
             raise InputError(f"cannot read image {ref!r}: {type(exc).__name__}: {exc}") from None
+        finally:
+            close_stream()
+            src.close()
         config = parse_config(saved.config)
     except BaseException:
         finalizer()

@@ -18,10 +18,13 @@ import threading
 from gsc.image.model import Blob
 
 CHUNK = 1 << 20
-_ZERO = bytes(CHUNK)
+_ZERO = bytes(4 << 20)
+_ZERO_VIEW = memoryview(_ZERO)
+_HOLE_MIN = 64 << 10
 _BATCH_BYTES = 4 << 20
 
-_Item = bytes | Blob
+# a piece of file data, a run of zeros (sparse hole), or the end of a file
+_Item = bytes | memoryview | int | Blob
 
 
 class ContentStore:
@@ -36,10 +39,12 @@ class ContentStore:
         self._lock = threading.Lock()
 
     # ---- writer side (only the worker thread calls these) -----------------------
-    def _append_chunk(self, data: bytes, pos: int) -> None:
+    def _append_chunk(self, data: bytes | memoryview, pos: int) -> None:
         assert self._fd is not None
-        if len(data) == CHUNK and data == _ZERO:
-            return  # leave a hole
+        n = len(data)
+        if n >= _HOLE_MIN and data[0] == 0 and data[-1] == 0 and n <= len(_ZERO) and (
+                _ZERO.startswith(data)):
+            return  # all zeros: leave a hole
         view = memoryview(data)
         while view:
             n = os.pwrite(self._fd, view, pos)
@@ -132,11 +137,20 @@ class HashPipeline:
         self._thread = threading.Thread(target=self._work, name="gsc-hash", daemon=True)
         self._thread.start()
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes | memoryview) -> None:
+        """A piece of the current file. It must not change afterwards (views of
+        immutable read buffers are passed on without a copy)."""
         if chunk:
             self._batch.append(chunk)
             self._batch_bytes += len(chunk)
             if self._batch_bytes >= _BATCH_BYTES:
+                self._flush()
+
+    def feed_zeros(self, n: int) -> None:
+        """``n`` zero bytes of the current file (a sparse hole; stored as a hole)."""
+        if n > 0:
+            self._batch.append(n)
+            if len(self._batch) >= 256:
                 self._flush()
 
     def end(self) -> Blob:
@@ -183,6 +197,13 @@ class HashPipeline:
                         hasher = hashlib.sha256()
                         start = store._end
                         pos = start
+                    elif isinstance(item, int):
+                        left = item
+                        while left > 0:
+                            k = min(left, len(_ZERO))
+                            hasher.update(_ZERO_VIEW[:k])
+                            left -= k
+                        pos += item
                     else:
                         hasher.update(item)
                         store._append_chunk(item, pos)

@@ -25,6 +25,9 @@
 #ifndef __NR_mount_setattr
 #define __NR_mount_setattr 442
 #endif
+#ifndef __NR_pidfd_open
+#define __NR_pidfd_open 434
+#endif
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
 #endif
@@ -58,11 +61,25 @@ static const struct {
     (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID |            \
      CLONE_NEWNET | CLONE_NEWCGROUP | CLONE_NEWTIME)
 
+/* Refused when their pid argument (low 32 bits, as the kernel reads a pid_t) names the
+ * supervisor: non-dumpable stops an app without CAP_SYS_PTRACE, these stop one with it
+ * (docker run --cap-add SYS_PTRACE, --privileged, or root on the host). */
+static const struct {
+    int nr;
+    int arg;
+} pid_guarded[] = {
+    {__NR_ptrace, 1},
+    {__NR_process_vm_readv, 0},
+    {__NR_process_vm_writev, 0},
+    {__NR_pidfd_open, 0},
+};
+
 #define NNOTIFIED (sizeof(notified) / sizeof(notified[0]))
 #define NREFUSED (sizeof(refused) / sizeof(refused[0]))
-#define MAXPROG (8 + 2 * NNOTIFIED + 2 * NREFUSED + 8)
+#define NGUARDED (sizeof(pid_guarded) / sizeof(pid_guarded[0]))
+#define MAXPROG (8 + 2 * NNOTIFIED + 2 * NREFUSED + 5 * NGUARDED + 8)
 
-int rt_install_filter(void)
+int rt_install_filter(pid_t supervisor)
 {
     struct sock_filter prog[MAXPROG];
     size_t n = 0;
@@ -81,6 +98,14 @@ int rt_install_filter(void)
     for (size_t i = 0; i < NREFUSED; i++) {
         EMIT(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)refused[i].nr, 0, 1);
         EMIT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (unsigned)refused[i].err, 0, 0);
+    }
+    for (size_t i = 0; i < NGUARDED; i++) {
+        EMIT(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)pid_guarded[i].nr, 0, 4);
+        EMIT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0]) +
+                                           8 * (unsigned)pid_guarded[i].arg, 0, 0);
+        EMIT(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)supervisor, 0, 1);
+        EMIT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM, 0, 0);
+        EMIT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW, 0, 0);
     }
     /* clone(flags, ...): no new namespaces (low 32 bits of args[0] hold all CLONE_NEW*). */
     EMIT(BPF_JMP | BPF_JEQ | BPF_K, __NR_clone, 0, 4);

@@ -2,8 +2,11 @@
 #ifndef GSC_RT_FILTER_H
 #define GSC_RT_FILTER_H
 
+#include <sys/types.h>
+
 /* Set no_new_privs and install the filter; returns the user-notification listener fd, or
- * -errno. Must be called in the (single-threaded) child right before execve. */
-int rt_install_filter(void);
+ * -errno. Must be called in the (single-threaded) child right before execve. supervisor:
+ * the supervisor's pid (ptrace, process_vm_* and pidfd_open of it are refused). */
+int rt_install_filter(pid_t supervisor);
 
 #endif

@@ -18,9 +18,10 @@ static void emit(const char *prefix, const char *fmt, va_list ap)
     size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
     if (len > sizeof(line) - 2)
         len = sizeof(line) - 2;
-    /* One line only: untrusted strings (paths) must not forge extra lines. */
+    /* One line only: untrusted strings (paths) must not forge extra lines, nor carry
+     * terminal control sequences (ESC, backspace ...) into the log. */
     for (size_t i = 0; i < len; i++)
-        if (line[i] == '\n' || line[i] == '\r')
+        if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
             line[i] = '?';
     line[len++] = '\n';
     /* A single write keeps the line whole even when the app writes stderr too. */

@@ -82,7 +82,7 @@ static int recv_fd(int sock)
 }
 
 static __attribute__((noreturn)) void child(const gsc_manifest *m, const rt_app *app,
-                                           int sock, const sigset_t *oldmask)
+                                           int sock, const sigset_t *oldmask, pid_t sup)
 {
     for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
         signal(forwarded[i], SIG_DFL);
@@ -91,7 +91,7 @@ static __attribute__((noreturn)) void child(const gsc_manifest *m, const rt_app 
     sigprocmask(SIG_SETMASK, oldmask, NULL);
     if (m->start_dir && chdir(m->start_dir) < 0)
         rt_refuse("cannot change to fs.start_dir %s: %s", m->start_dir, strerror(errno));
-    int lfd = rt_install_filter();
+    int lfd = rt_install_filter(sup);
     if (lfd < 0)
         rt_refuse("cannot install the seccomp filter: %s", strerror(-lfd));
     if (send_fd(sock, lfd) < 0)
@@ -114,7 +114,7 @@ int main(int argc, char **argv)
     rt_app app;
     rt_app_setup(m, argc, argv, environ, &app);
     if (rt_resolve_init() < 0)
-        rt_refuse("cannot open /");
+        rt_refuse("cannot open / and /proc/self");
 
     sigset_t mask, oldmask;
     sigemptyset(&mask);
@@ -139,19 +139,23 @@ int main(int argc, char **argv)
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         rt_refuse("socketpair: %s", strerror(errno));
+    pid_t sup = getpid();
     pid_t pid = fork();
     if (pid < 0)
         rt_refuse("fork: %s", strerror(errno));
     if (pid == 0) {
         close(sv[0]);
         close(sigfd);
-        child(m, &app, sv[1], &oldmask);
+        child(m, &app, sv[1], &oldmask, sup);
     }
     close(sv[1]);
     signal(SIGPIPE, SIG_IGN);
     /* Nobody with our uid may ptrace us or read our memory from now on. */
-    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
-        LOG_WARN("cannot mark the supervisor non-dumpable: %s", strerror(errno));
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+        /* The app's first exec waits for us: it never runs unprotected. */
+        kill(pid, SIGKILL);
+        rt_refuse("cannot mark the supervisor non-dumpable: %s", strerror(errno));
+    }
     int nfd = recv_fd(sv[0]);
     close(sv[0]);
     if (nfd < 0) {

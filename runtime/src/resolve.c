@@ -15,10 +15,62 @@
 
 static int root_fd = -1;
 
+/* The supervisor's own /proc/PID directory, as the kernel names it ("/proc/1"), and the
+ * device of that procfs. The supervisor may always open its own /proc entries (mem,
+ * environ, fd/N ...: the kernel's ptrace checks pass for one's own thread group), so an
+ * application that could name them through us would act with our powers. */
+static char sup_proc[64];
+static size_t sup_proc_len;
+static dev_t proc_dev;
+
+static int fd_path(int fd, char *out, size_t outlen, int *anon);
+
 int rt_resolve_init(void)
 {
     root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    return root_fd < 0 ? -errno : 0;
+    if (root_fd < 0)
+        return -errno;
+    int pfd = open("/proc/self", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (pfd < 0)
+        return -errno;
+    struct stat st;
+    int anon = 0;
+    int e = fstat(pfd, &st) < 0 ? -errno : fd_path(pfd, sup_proc, sizeof(sup_proc), &anon);
+    close(pfd);
+    if (e < 0)
+        return e;
+    if (anon)
+        return -EINVAL;
+    proc_dev = st.st_dev;
+    sup_proc_len = strlen(sup_proc);
+    return 0;
+}
+
+/* Is fd (stat st) the supervisor's /proc/PID directory or anything below it? */
+static int is_supervisor_proc(int fd, const struct stat *st)
+{
+    if (st->st_dev != proc_dev || sup_proc_len == 0)
+        return 0;
+    char p[PATH_MAX];
+    int anon = 0;
+    if (fd_path(fd, p, sizeof(p), &anon) < 0)
+        return 1; /* cannot tell: fail closed */
+    return strncmp(p, sup_proc, sup_proc_len) == 0 &&
+           (p[sup_proc_len] == 0 || p[sup_proc_len] == '/');
+}
+
+/* Checks after every move of the walk: never into the supervisor's /proc entries, and
+ * RESOLVE_NO_XDEV also for "..", absolute symlinks and magic links. */
+static int check_step(int fd, const struct stat *start, unsigned long long rflags)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (is_supervisor_proc(fd, &st))
+        return -EACCES;
+    if ((rflags & RESOLVE_NO_XDEV) && st.st_dev != start->st_dev)
+        return -EXDEV;
+    return 0;
 }
 
 void rt_resolved_close(rt_resolved *r)
@@ -145,6 +197,10 @@ int rt_resolve(pid_t tid, pid_t tgid, int dirfd, const char *path, int mode,
         close(cur);
         return -ENOTDIR;
     }
+    if (is_supervisor_proc(cur, &start_st)) {
+        close(cur);
+        return -EACCES;
+    }
     if (beneath && (base = dup(cur)) < 0) {
         int e = -errno;
         close(cur);
@@ -190,6 +246,8 @@ int rt_resolve(pid_t tid, pid_t tgid, int dirfd, const char *path, int mode,
                 goto fail;
             }
             move_to(&cur, nfd);
+            if ((err = check_step(cur, &start_st, rflags)) < 0)
+                goto fail;
             continue;
         }
         /* /proc/self and /proc/thread-self name the application, not us. */
@@ -258,6 +316,8 @@ int rt_resolve(pid_t tid, pid_t tgid, int dirfd, const char *path, int mode,
                     goto fail;
                 }
                 move_to(&cur, mfd);
+                if ((err = check_step(cur, &start_st, rflags)) < 0)
+                    goto fail;
                 if (!last) {
                     struct stat ms;
                     if (fstat(cur, &ms) < 0 || !S_ISDIR(ms.st_mode)) {
@@ -278,6 +338,8 @@ int rt_resolve(pid_t tid, pid_t tgid, int dirfd, const char *path, int mode,
                     goto fail;
                 }
                 move_to(&cur, rfd);
+                if ((err = check_step(cur, &start_st, rflags)) < 0)
+                    goto fail;
             }
             if ((err = push_front(rest, sizeof(rest), target)) < 0)
                 goto fail;
@@ -291,6 +353,11 @@ int rt_resolve(pid_t tid, pid_t tgid, int dirfd, const char *path, int mode,
         if ((rflags & RESOLVE_NO_XDEV) && st.st_dev != start_st.st_dev) {
             close(nfd);
             err = -EXDEV;
+            goto fail;
+        }
+        if (is_supervisor_proc(nfd, &st)) {
+            close(nfd);
+            err = -EACCES;
             goto fail;
         }
         move_to(&cur, nfd);

@@ -249,17 +249,25 @@ static enum gsc_policy_class classify(const gsc_manifest *m, const rt_resolved *
     return gsc_policy_classify(m, norm, t);
 }
 
-static int reopen(int opath_fd, int flags)
+/* Always with a mode: the app's flags may hold O_TMPFILE (which needs one; FORTIFY aborts
+ * a two-argument open with it). */
+static int reopen(int opath_fd, int flags, mode_t mode)
 {
     char p[64];
     snprintf(p, sizeof(p), "/proc/self/fd/%d", opath_fd);
-    int fd = open(p, flags);
+    int fd = open(p, flags, mode);
     return fd < 0 ? -errno : fd;
 }
 
+static int is_tmpfile(int flags)
+{
+    return (flags & O_TMPFILE) == O_TMPFILE;
+}
+
+/* Writes or creates (O_TMPFILE creates an unnamed file in the directory). */
 static int is_write(int flags)
 {
-    return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+    return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) || is_tmpfile(flags);
 }
 
 static void deny_log(const call *c, const char *what, const char *path, const char *why)
@@ -280,11 +288,13 @@ static void do_open(call *c, int dirfd, uint64_t path_addr, int flags, mode_t mo
     int mode_r = 0;
     if (!(flags & O_NOFOLLOW) && !(creating && (flags & O_EXCL)))
         mode_r |= RT_FOLLOW;
-    if ((e = creds_enter(c, creating)) < 0) {
+    if ((e = creds_enter(c, creating || is_tmpfile(flags))) < 0) {
         creds_leave();
         return respond(c, e, 0);
     }
     rt_resolved r;
+    int attempts = 0;
+again:
     e = rt_resolve(c->tid, c->tgid, dirfd, path, mode_r, rflags, &r);
     if (e < 0) {
         creds_leave();
@@ -305,7 +315,16 @@ static void do_open(call *c, int dirfd, uint64_t path_addr, int flags, mode_t mo
                      (int)c->tid);
             k = GSC_PATH_ALLOWED;
         } else {
-            deny_log(c, what, r.path, "not a trusted or allowed file");
+            /* A directory holding no trusted file (say an empty dist-packages that Python
+             * probes at every start) is denied too, but only logged at warning level:
+             * listing it could reveal names, never contents, and logging it at error
+             * level would put noise on every start of common programs. */
+            struct stat dst;
+            if (fstat(r.fd, &dst) == 0 && S_ISDIR(dst.st_mode))
+                LOG_WARN("policy: denied %s %s (pid %d): directory holds no trusted file",
+                         what, r.path, (int)c->tid);
+            else
+                deny_log(c, what, r.path, "not a trusted or allowed file");
             err = -EACCES;
         }
     }
@@ -319,11 +338,19 @@ static void do_open(call *c, int dirfd, uint64_t path_addr, int flags, mode_t mo
         } else if (r.trailing_slash) {
             err = -EISDIR;
         } else {
+            /* O_EXCL: what we create is what we checked. A name that appeared since the
+             * lookup (e.g. another hard link of a trusted file, or a FIFO) is looked up
+             * and checked again. O_NOCTTY: we never take a controlling terminal. */
             umask(c->umask);
-            fd = openat(r.parent, r.name, (flags | O_NOFOLLOW) & ~O_CLOEXEC, mode);
+            fd = openat(r.parent, r.name,
+                        (flags | O_NOFOLLOW | O_EXCL | O_NOCTTY) & ~O_CLOEXEC, mode);
             umask(077);
             if (fd < 0)
                 err = -errno;
+            if (err == -EEXIST && !(flags & O_EXCL) && ++attempts < 8) {
+                rt_resolved_close(&r);
+                goto again;
+            }
             note = "created";
         }
     } else if (err == 0 && r.is_link) {
@@ -344,7 +371,7 @@ static void do_open(call *c, int dirfd, uint64_t path_addr, int flags, mode_t mo
         if (is_write(flags)) {
             deny_log(c, what, r.path, "trusted files are read-only");
             err = -EACCES;
-        } else if ((fd = reopen(r.fd, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC)) < 0) {
+        } else if ((fd = reopen(r.fd, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC, 0)) < 0) {
             err = fd;
         } else if ((e = rt_trust_verify(t, fd)) < 0) {
             if (e == -EPERM)
@@ -364,7 +391,8 @@ static void do_open(call *c, int dirfd, uint64_t path_addr, int flags, mode_t mo
         if (is_write(flags) || fstat(r.fd, &st) < 0 || !S_ISDIR(st.st_mode)) {
             deny_log(c, what, r.path, "directories of trusted files may only be listed");
             err = -EACCES;
-        } else if ((fd = reopen(r.fd, (flags & ~(O_CREAT | O_NOFOLLOW)) | O_CLOEXEC)) < 0) {
+        } else if ((fd = reopen(r.fd, (flags & ~(O_CREAT | O_NOFOLLOW)) | O_CLOEXEC |
+                                          O_NOCTTY, 0)) < 0) {
             err = fd;
         }
     } else if (err == 0 && k == GSC_PATH_ALLOWED) {
@@ -375,8 +403,14 @@ static void do_open(call *c, int dirfd, uint64_t path_addr, int flags, mode_t mo
             deny_log(c, what, r.path, "refusing write access to a file with hard links");
             err = -EACCES;
         } else {
-            int fl = (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW)) | O_CLOEXEC | O_NONBLOCK;
-            if ((fd = reopen(r.fd, fl)) < 0)
+            int fl = (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW)) | O_CLOEXEC | O_NONBLOCK |
+                     O_NOCTTY;
+            if (is_tmpfile(flags))
+                umask(c->umask);
+            fd = reopen(r.fd, fl, mode);
+            if (is_tmpfile(flags))
+                umask(077);
+            if (fd < 0)
                 err = fd;
             else if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
                 err = -errno;

@@ -144,6 +144,21 @@ def test_denied_file(make_bundle: MakeBundle, files: dict[str, Path]) -> None:
     assert "gsc-runtime: policy: denied open" in res.stderr and "secret.txt" in res.stderr
 
 
+def test_untrusted_directory_listing_denied_quietly(make_bundle: MakeBundle,
+                                                   files: dict[str, Path]) -> None:
+    """A directory with no trusted file under it cannot be listed; at the default level
+    this is not logged (programs such as Python probe empty directories at every start),
+    at warning level it is."""
+    (files["trusted"].parent / "emptydir").mkdir()
+    script = "( exec 3< emptydir ) 2>/dev/null; echo rc=$?"
+    res = policy_bundle(make_bundle, files, script).run()
+    assert "rc=0" not in res.stdout and "rc=" in res.stdout, res.stdout
+    assert "gsc-runtime:" not in res.stderr
+    res = policy_bundle(make_bundle, files, script, log_level="warning").run()
+    assert "denied open" in res.stderr and "emptydir" in res.stderr
+    assert "directory holds no trusted file" in res.stderr
+
+
 def test_allowed_read_write_create(make_bundle: MakeBundle, files: dict[str, Path]) -> None:
     script = ("cat rw/old.txt && echo new > rw/new.txt && echo more >> rw/old.txt && "
               "mkdir rw/d && mv rw/new.txt rw/d/n && rm rw/old.txt && ln -s x rw/l && "
