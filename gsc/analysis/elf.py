@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
+from typing import BinaryIO
 
 ELF_MAGIC = b"\x7fELF"
 
@@ -32,27 +33,36 @@ def _split_paths(value: object) -> tuple[str, ...]:
     return tuple(p for p in value.split(":"))
 
 
-def parse_elf(data: bytes) -> ElfInfo | None:
-    """ElfInfo for an ELF image in ``data``, or None when it is not a usable ELF."""
-    if not data.startswith(ELF_MAGIC):
-        return None
+MAX_INTERP = 4096  # PATH_MAX
+
+
+def parse_elf(data: bytes | BinaryIO) -> ElfInfo | None:
+    """ElfInfo for an ELF image in ``data`` (bytes, or a seekable binary stream, read
+    lazily: large libraries are never read whole), or None when it is not a usable
+    ELF."""
     try:
-        return _parse(data)
+        stream = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
+        stream.seek(0)
+        if stream.read(4) != ELF_MAGIC:
+            return None
+        return _parse(stream)
     except Exception:  # pyelftools raises many kinds on malformed input: fail closed
         return None
 
 
-def _parse(data: bytes) -> ElfInfo | None:
+def _parse(stream: BinaryIO) -> ElfInfo | None:
     from elftools.elf.dynamic import DynamicSegment
     from elftools.elf.elffile import ELFFile
 
-    elf = ELFFile(io.BytesIO(data))
+    elf = ELFFile(stream)
     interp: str | None = None
     dyn_seg: DynamicSegment | None = None
     for i in range(elf.num_segments()):
         seg = elf.get_segment(i)
         ptype = seg["p_type"]
         if ptype == "PT_INTERP":
+            if seg["p_filesz"] > MAX_INTERP:
+                return None
             raw = seg.data()
             interp = raw.split(b"\0", 1)[0].decode("utf-8", "surrogateescape")
         elif ptype == "PT_DYNAMIC" and isinstance(seg, DynamicSegment):

@@ -12,7 +12,6 @@ from gsc.analysis.ldcache import CacheEntry, lookup, parse_ld_cache
 from gsc.image import paths
 from gsc.image.fs import ImageFS
 
-MAX_ELF_BYTES = 512 << 20
 MAX_LIBS = 4096
 
 MULTIARCH: dict[tuple[int, str], str] = {
@@ -67,9 +66,10 @@ class LibrarySearch:
         if real not in self._elf:
             entry = self.fs.get(real)
             info = None
-            if entry is not None and entry.kind == "file" and entry.size <= MAX_ELF_BYTES:
+            if entry is not None and entry.kind == "file":
                 try:
-                    info = parse_elf(self.fs.read_bytes(real))
+                    with self.fs.open(real, buffer_size=64 << 10) as stream:
+                        info = parse_elf(stream)
                 except Exception:
                     info = None
             self._elf[real] = info
@@ -160,9 +160,14 @@ class LibrarySearch:
         while queue and len(loaded) < MAX_LIBS:
             obj_path, obj, chain = queue.pop(0)
             origin = paths.dirname(obj_path)
-            # RPATH of this object and of its loaders count only when it has no RUNPATH
-            own_rpath = [self._expand(d, origin, machine) for d in obj.rpath]
-            chain_here = [*chain, tuple(own_rpath)]
+            # glibc: an object's RPATH is ignored when it has a RUNPATH, and the RPATHs
+            # of its loaders (up to the executable) follow its own; musl: RUNPATH, else
+            # RPATH, of the object and then of each object that needed it
+            if musl:
+                own = obj.runpath or obj.rpath
+            else:
+                own = () if obj.runpath else obj.rpath
+            chain_here = [*chain, tuple(self._expand(d, origin, machine) for d in own)]
             for name in obj.needed:
                 if name in by_name:
                     continue
@@ -179,7 +184,7 @@ class LibrarySearch:
                     continue
                 loaded[real] = res
                 result.libraries.append(res)
-                queue.append((found_as, info, chain_here if not info.runpath else []))
+                queue.append((found_as, info, chain_here))
         return result
 
     def _find(self, name: str, obj: ElfInfo, origin: str, chain: list[tuple[str, ...]],
@@ -194,9 +199,8 @@ class LibrarySearch:
                 info = self.elf_at(interp_real)
                 if info is not None:
                     return interp_real, info, interp_real
-            dirs: list[str] = [*ld_library_path,
-                    *[self._expand(d, origin, machine) for d in (*obj.rpath, *obj.runpath)],
-                    *self.musl_path(machine)]
+            dirs: list[str] = [*ld_library_path, *(d for rp in reversed(chain) for d in rp),
+                               *self.musl_path(machine)]
             return self._search_dirs(name, dirs, obj)
         dirs = []
         if not obj.runpath:

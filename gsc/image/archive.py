@@ -22,7 +22,7 @@ from typing import IO, Any
 
 from gsc.errors import InputError
 from gsc.image import paths
-from gsc.image.layers import FSBuilder, Layer, read_layer
+from gsc.image.layers import FSBuilder, Layer, Retain, read_layer
 from gsc.image.model import FileEntry
 from gsc.image.store import ContentStore, HashPipeline
 from gsc.image.tarstream import (
@@ -63,11 +63,12 @@ def _looks_like_tar(head: bytes) -> bool:
 
 
 def read_saved(stream: IO[bytes] | Source, store: ContentStore, *, image_id: str | None = None,
-               ) -> SavedImage:
+               retain: Retain = "needed") -> SavedImage:
     """Read a ``docker save`` archive from ``stream`` into ``store``.
 
     ``image_id`` ("sha256:<hex>"), when given, selects the image in a multi-image archive
-    and is checked against the config's digest. Raises InputError on malformed input."""
+    and is checked against the config's digest. ``retain`` says which contents are kept
+    (see ``gsc.image.layers``). Raises InputError on malformed input."""
     layers: dict[str, Layer] = {}
     layer_errors: dict[str, str] = {}
     docs: dict[str, bytes] = {}
@@ -97,7 +98,7 @@ def read_saved(stream: IO[bytes] | Source, store: ContentStore, *, image_id: str
                     docs[name] = member.read(info.size)
                     continue
                 try:
-                    layers[name] = read_layer(member, pipeline, head)
+                    layers[name] = read_layer(member, pipeline, head, retain=retain)
                 except InputError as exc:
                     layer_errors[name] = exc.message
                     member.drain()
@@ -132,7 +133,7 @@ def read_saved(stream: IO[bytes] | Source, store: ContentStore, *, image_id: str
         if key in docs:  # a small layer kept as a document after all
             late = HashPipeline(store)
             try:
-                result = read_layer(ReaderSource(io.BytesIO(docs[key])), late)
+                result = read_layer(ReaderSource(io.BytesIO(docs[key])), late, retain=retain)
             finally:
                 late.close()
             layers[key] = result

@@ -76,15 +76,18 @@ class ImageFS:
             raise InputError(f"no such file in image: {path!r}")
         if entry.kind != "file" or entry.blob is None:
             raise InputError(f"not a regular file in image: {path!r}")
+        if entry.blob.offset < 0:
+            raise InputError(f"contents of {path!r} were not kept (load the image with "
+                             "retain='all')")
         if self._store is None:
             raise InputError("image contents are not available (closed)")
         return entry
 
-    def open(self, path: str) -> BinaryIO:
-        """A read-only binary stream over a regular file (symlinks followed)."""
+    def open(self, path: str, buffer_size: int = 1 << 20) -> BinaryIO:
+        """A read-only, seekable binary stream over a regular file (symlinks followed)."""
         entry = self._regular(path)
         assert self._store is not None and entry.blob is not None
-        return self._store.open(entry.blob)
+        return self._store.open(entry.blob, buffer_size)
 
     def read_bytes(self, path: str, limit: int | None = None) -> bytes:
         entry = self._regular(path)

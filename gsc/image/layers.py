@@ -10,6 +10,7 @@ content store through the hash pipeline. ``tarfile.extract*`` is never used.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from gsc.errors import InputError
 from gsc.image import paths
@@ -28,6 +29,27 @@ from gsc.image.tarstream import (
 
 WHITEOUT = ".wh."
 OPAQUE = ".wh..wh..opq"
+
+# Which regular files' contents are kept in the content store (all are hashed):
+#   "all"    everything;
+#   "needed" what gsc's analysis and build can read back: ELF objects, `#!` scripts,
+#            executables, files under /etc and /gsc, loader configuration (ld.so*,
+#            ld-musl*), and every file up to KEEP_SMALL bytes. Reading another file's
+#            contents raises InputError. Skipping the rest saves writing most bytes of
+#            big images (data, media, ...).
+Retain = Literal["all", "needed"]
+KEEP_SMALL = 64 << 10
+_KEEP_DIRS = ("/etc/", "/gsc/")
+_KEEP_NAMES = ("ld.so", "ld-musl")
+_KEEP_MAGIC = (b"\x7fELF", b"#!")
+
+
+def _wanted(path: str, mode: int, size: int, head: bytes) -> bool:
+    if size <= KEEP_SMALL or mode & 0o111 or path.startswith(_KEEP_DIRS):
+        return True
+    if len(head) < 4 or head.startswith(_KEEP_MAGIC):
+        return True
+    return path.rsplit("/", 1)[-1].startswith(_KEEP_NAMES)
 
 _KINDS: dict[int, Kind] = {
     0x32: "symlink",  # '2'
@@ -66,7 +88,8 @@ def _decode(name: bytes) -> str:
     return name.decode("utf-8", "surrogateescape")
 
 
-def read_layer(src: Source, pipeline: HashPipeline, head: bytes | None = None) -> Layer:
+def read_layer(src: Source, pipeline: HashPipeline, head: bytes | None = None, *,
+               retain: Retain = "all") -> Layer:
     """Parse a layer tar (plain, gzip, bzip2 or xz) from ``src``, sequentially;
     ``head`` is its first bytes when the caller has already looked at them (they must
     also be the first bytes ``src`` yields). Raises InputError on a malformed archive."""
@@ -80,14 +103,15 @@ def read_layer(src: Source, pipeline: HashPipeline, head: bytes | None = None) -
             raise TarError("zstd-compressed layers are not supported")
         tar = TarReader(DecompressSource(src, kind) if kind else src)
         while (entry := tar.next()) is not None:
-            _add_member(layer, tar, entry, pipeline)
+            _add_member(layer, tar, entry, pipeline, retain == "all")
         src.drain()
     except TarError as exc:
         raise InputError(f"malformed layer archive: {exc}") from None
     return layer
 
 
-def _add_member(layer: Layer, tar: TarReader, e: TarEntry, pipeline: HashPipeline) -> None:
+def _add_member(layer: Layer, tar: TarReader, e: TarEntry, pipeline: HashPipeline,
+                keep_all: bool) -> None:
     path = paths.normalize(_decode(e.name))
     base = path.rsplit("/", 1)[-1]
     if base.startswith(WHITEOUT):
@@ -108,7 +132,13 @@ def _add_member(layer: Layer, tar: TarReader, e: TarEntry, pipeline: HashPipelin
         return
     kind = _KINDS.get(typ)
     if kind is None:  # regular (and unknown types, as tar readers treat them)
+        first = True
         for piece in tar.contents():
+            if first:
+                first = False
+                if not keep_all and not _wanted(path, mode, e.realsize, (
+                        bytes(piece[:4]) if not isinstance(piece, int) else b"\0" * 4)):
+                    pipeline.discard()
             if isinstance(piece, int):
                 pipeline.feed_zeros(piece)
             else:
@@ -213,7 +243,9 @@ class FSBuilder:
         existing = self.entries.get(path)
         if m.kind is None:  # hardlink
             assert m.link is not None
-            src = self.entries.get(m.link)
+            # like link(2): the target's parents are followed, its last component not
+            real = self.resolve(m.link, follow_last=False)
+            src = self.entries.get(real) if real is not None else None
             if src is None or src.kind == "dir":
                 self.warnings.append(f"hardlink {path} -> {m.link}: target missing; skipped")
                 return

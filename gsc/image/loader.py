@@ -16,6 +16,7 @@ from gsc.errors import InputError
 from gsc.image.archive import read_saved
 from gsc.image.config import parse_config
 from gsc.image.fs import ImageFS
+from gsc.image.layers import Retain
 from gsc.image.model import ImageConfig
 from gsc.image.store import CHUNK, ContentStore
 from gsc.image.tarstream import ReaderSource
@@ -137,10 +138,14 @@ def _split_ref(ref: str) -> tuple[str, str | None]:
     return ref, None
 
 
-def load_image(ref: str, *, pull: bool = True, client: Any | None = None) -> Image:
+def load_image(ref: str, *, pull: bool = True, client: Any | None = None,
+               retain: Retain = "needed") -> Image:
     """Read image ``ref`` (name[:tag], name@digest, or ID) completely: config and merged
     file system with SHA-256 of every regular file. Contents live in a private temp
-    dir until the Image is closed. Raises InputError when the image cannot be had."""
+    dir until the Image is closed; by default only the contents gsc can need are kept
+    (ELF objects, scripts, executables, /etc, /gsc, small files: see
+    ``gsc.image.layers.Retain``), ``retain="all"`` keeps all. Raises InputError when the
+    image cannot be had."""
     if not ref or ref.startswith("-") or any(c.isspace() for c in ref):
         raise InputError(f"invalid image reference {ref!r}")
     if client is None:
@@ -163,7 +168,7 @@ def load_image(ref: str, *, pull: bool = True, client: Any | None = None) -> Ima
             raise InputError(f"cannot export image {ref!r}: {exc}") from None
         src = ReaderSource(stream, threaded=True)
         try:
-            saved = read_saved(src, store, image_id=image_id)
+            saved = read_saved(src, store, image_id=image_id, retain=retain)
         except InputError:
             raise
         except Exception as exc:  # transport errors mid-stream
@@ -189,7 +194,7 @@ def load_image(ref: str, *, pull: bool = True, client: Any | None = None) -> Ima
 
 
 def load_archive(stream: Any, *, ref: str = "", image_id: str | None = None,
-                 ) -> Image:
+                 retain: Retain = "needed") -> Image:
     """Read a ``docker save`` archive (either layout) from a binary stream; for tests
     and for archives on disk."""
     tmpdir = tempfile.mkdtemp(prefix="gsc-image-")
@@ -201,7 +206,7 @@ def load_archive(stream: Any, *, ref: str = "", image_id: str | None = None,
 
     finalizer = weakref.finalize(store, cleanup)
     try:
-        saved = read_saved(stream, store, image_id=image_id)
+        saved = read_saved(stream, store, image_id=image_id, retain=retain)
         config = parse_config(saved.config)
     except BaseException:
         finalizer()

@@ -10,7 +10,8 @@ Kind = Literal["file", "symlink", "dir", "char", "block", "fifo", "socket"]
 
 @dataclass(slots=True)
 class Blob:
-    """Where a regular file's bytes live in the private content store."""
+    """Where a regular file's bytes live in the private content store (``offset`` -1:
+    hashed, but the contents were not kept; see ``gsc.image.layers.Retain``)."""
 
     offset: int = 0
     size: int = 0

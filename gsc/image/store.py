@@ -23,8 +23,16 @@ _ZERO_VIEW = memoryview(_ZERO)
 _HOLE_MIN = 64 << 10
 _BATCH_BYTES = 4 << 20
 
-# a piece of file data, a run of zeros (sparse hole), or the end of a file
-_Item = bytes | memoryview | int | Blob
+
+
+class _Marker:
+    pass
+
+
+_DISCARD = _Marker()  # the current file's contents are hashed but not kept
+
+# a piece of file data, a run of zeros (sparse hole), a marker, or the end of a file
+_Item = bytes | memoryview | int | Blob | _Marker
 
 
 class ContentStore:
@@ -51,14 +59,18 @@ class ContentStore:
             view = view[n:]
             pos += n
 
-    def _commit(self, start: int, size: int, sha: str, blob: Blob) -> None:
+    def _commit(self, start: int, size: int, sha: str, blob: Blob, kept: bool = True,
+                ) -> None:
         assert self._fd is not None
         with self._lock:
             known = self._by_sha.get(sha)
             if known is not None and known[1] == size and size:
-                os.ftruncate(self._fd, start)
-                self._end = start
+                if kept:
+                    os.ftruncate(self._fd, start)
+                    self._end = start
                 blob.offset = known[0]
+            elif not kept and size:
+                blob.offset = -1  # hashed, contents not kept
             else:
                 self._end = start + size
                 if size and not known:
@@ -76,6 +88,8 @@ class ContentStore:
     def pread(self, blob: Blob, pos: int, n: int) -> bytes:
         if self._fd is None:
             raise ValueError("content store is closed")
+        if blob.offset < 0:
+            raise ValueError("contents were not kept")
         n = max(0, min(n, blob.size - pos))
         if n == 0:
             return b""
@@ -84,8 +98,10 @@ class ContentStore:
             data += bytes(n - len(data))
         return data
 
-    def open(self, blob: Blob) -> io.BufferedReader:
-        return io.BufferedReader(_BlobReader(self, blob), buffer_size=CHUNK)
+    def open(self, blob: Blob, buffer_size: int = CHUNK) -> io.BufferedReader:
+        if blob.offset < 0:
+            raise ValueError("contents were not kept")
+        return io.BufferedReader(_BlobReader(self, blob), buffer_size=buffer_size)
 
     def close(self) -> None:
         if self._fd is not None:
@@ -153,6 +169,10 @@ class HashPipeline:
             if len(self._batch) >= 256:
                 self._flush()
 
+    def discard(self) -> None:
+        """Hash the current file's contents without keeping them (call first)."""
+        self._batch.append(_DISCARD)
+
     def end(self) -> Blob:
         blob = Blob()
         self._batch.append(blob)
@@ -184,6 +204,7 @@ class HashPipeline:
         hasher = hashlib.sha256()
         start = store._end
         pos = start
+        keep = True
         while True:
             batch = self._q.get()
             if batch is None:
@@ -193,10 +214,13 @@ class HashPipeline:
             try:
                 for item in batch:
                     if isinstance(item, Blob):
-                        store._commit(start, pos - start, hasher.hexdigest(), item)
+                        store._commit(start, pos - start, hasher.hexdigest(), item, keep)
                         hasher = hashlib.sha256()
                         start = store._end
                         pos = start
+                        keep = True
+                    elif item is _DISCARD:
+                        keep = False
                     elif isinstance(item, int):
                         left = item
                         while left > 0:
@@ -204,9 +228,12 @@ class HashPipeline:
                             hasher.update(_ZERO_VIEW[:k])
                             left -= k
                         pos += item
+                    elif isinstance(item, _Marker):
+                        raise AssertionError("unknown marker")
                     else:
                         hasher.update(item)
-                        store._append_chunk(item, pos)
+                        if keep:
+                            store._append_chunk(item, pos)
                         pos += len(item)
             except BaseException as exc:  # surfaced to the producer
                 self._error = exc

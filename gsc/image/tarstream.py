@@ -111,7 +111,8 @@ class ReaderSource(Source):
         readinto = getattr(stream, "readinto", None)
         self._readinto: Callable[[memoryview], int | None] | None = readinto
         self._read: Callable[[int], bytes] = stream.read
-        self._done = False
+        self._done = False  # the stream is exhausted (seen by the filling thread)
+        self._ended = False  # the consumer got the end (threaded mode)
         self._thread: threading.Thread | None = None
         if threaded:
             import queue
@@ -162,14 +163,14 @@ class ReaderSource(Source):
     def _next_chunk(self) -> memoryview | None:
         if self._thread is None:
             return self._fill()
-        if self._done:
+        if self._ended:
             return None
         item = self._q.get()
         if item is None:
-            self._done = True
+            self._ended = True
             return None
         if isinstance(item, BaseException):
-            self._done = True
+            self._ended = True
             raise item
         return item
 

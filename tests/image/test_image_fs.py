@@ -98,12 +98,17 @@ def test_hostile_image(loaded: Any, test_image: Any) -> None:
     assert sparse is not None and sparse.size == 200 * 1024 * 1024 + 4
     want = _run(test_image("hostile"), "sha256sum", "/data/sparse").split()[0]
     assert sparse.sha256 == want
-    h = hashlib.sha256()
-    with fs.open("/data/sparse") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    assert h.hexdigest() == want
-    assert fs.read_bytes("/data/sparse", limit=10) == bytes(10)
+    # a big data file: hashed, but by default its contents are not kept
+    with pytest.raises(InputError, match="not kept"):
+        fs.read_bytes("/data/sparse", limit=10)
+    with load_image(test_image("hostile"), pull=False, retain="all") as full:
+        h = hashlib.sha256()
+        with full.fs.open("/data/sparse") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+        assert h.hexdigest() == want
+        assert full.fs.read_bytes("/data/sparse", limit=10) == bytes(10)
+        assert full.fs.get("/data/sparse") == sparse
 
 
 def test_private_tempdir_removed_on_close(test_image: Any) -> None:
