@@ -6,6 +6,7 @@
  * gsc.manifest.canonical.dumps writes, or that the schema does not allow, is refused with
  * "line N: problem". */
 #include "manifest.h"
+#include "coreutil.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -526,21 +527,7 @@ static void key_text(const key *k, char *out, size_t outlen)
 
 static int is_normal_path(const char *s, size_t len)
 {
-    if (len == 0 || len > GSC_MANIFEST_MAX_PATH || s[0] != '/' || memchr(s, '\0', len))
-        return 0;
-    if (len == 1)
-        return 1;
-    size_t i = 1;
-    while (i <= len) {
-        size_t j = i;
-        while (j < len && s[j] != '/')
-            j++;
-        size_t n = j - i;
-        if (n == 0 || (n == 1 && s[i] == '.') || (n == 2 && s[i] == '.' && s[i + 1] == '.'))
-            return 0;
-        i = j + 1;
-    }
-    return 1;
+    return gsc_path_is_normal(s, len, GSC_MANIFEST_MAX_PATH);
 }
 
 static int want_type(parser *ps, const scalar *v, int type, const char *what)

@@ -3,6 +3,7 @@
  * The PAL is untrusted bytes: every header field is bounds-checked before use and the
  * parser fails closed. Only libc (memcpy/memset/snprintf) is used. */
 #include "measure.h"
+#include "coreutil.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -34,18 +35,6 @@
 /* Free-area EADD records are hashed in batches of this many 64-byte blocks. */
 #define EADD_BATCH 512
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static inline uint16_t get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 
@@ -129,29 +118,29 @@ int gsc_pal_check(const uint8_t *pal, size_t len, uint64_t *area_size, char *err
                   size_t errlen)
 {
     if (!pal || len < 64) {
-        set_err(err, errlen, "PAL is not an ELF file (truncated header)");
+        gsc_set_err(err, errlen, "PAL is not an ELF file (truncated header)");
         return GSC_E_ELF;
     }
     if (memcmp(pal, "\x7f" "ELF", 4) != 0) {
-        set_err(err, errlen, "PAL is not an ELF file (bad magic)");
+        gsc_set_err(err, errlen, "PAL is not an ELF file (bad magic)");
         return GSC_E_ELF;
     }
     if (pal[4] != 2) {
-        set_err(err, errlen, "PAL is not a 64-bit ELF file");
+        gsc_set_err(err, errlen, "PAL is not a 64-bit ELF file");
         return GSC_E_ELF;
     }
     if (pal[5] != 1) {
-        set_err(err, errlen, "PAL is not a little-endian ELF file");
+        gsc_set_err(err, errlen, "PAL is not a little-endian ELF file");
         return GSC_E_ELF;
     }
     uint16_t e_type = get_u16(pal + 16);
     uint16_t e_machine = get_u16(pal + 18);
     if (e_machine != 62) {
-        set_err(err, errlen, "PAL is not an x86-64 ELF file (e_machine %u)", e_machine);
+        gsc_set_err(err, errlen, "PAL is not an x86-64 ELF file (e_machine %u)", e_machine);
         return GSC_E_ELF;
     }
     if (e_type != 3) {
-        set_err(err, errlen,
+        gsc_set_err(err, errlen,
                 "PAL is not position independent (ELF type %u, need ET_DYN)", e_type);
         return GSC_E_ELF;
     }
@@ -159,11 +148,11 @@ int gsc_pal_check(const uint8_t *pal, size_t len, uint64_t *area_size, char *err
     uint16_t phentsize = get_u16(pal + 54);
     uint16_t phnum = get_u16(pal + 56);
     if (phentsize != PHDR_SIZE || phnum == 0 || phnum == 0xffff) {
-        set_err(err, errlen, "PAL has no usable program headers");
+        gsc_set_err(err, errlen, "PAL has no usable program headers");
         return GSC_E_ELF;
     }
     if (phoff > len || (uint64_t)phnum * PHDR_SIZE > len - phoff) {
-        set_err(err, errlen, "PAL is truncated (program headers beyond end of file)");
+        gsc_set_err(err, errlen, "PAL is truncated (program headers beyond end of file)");
         return GSC_E_ELF;
     }
     uint64_t lo = UINT64_MAX, hi = 0;
@@ -175,19 +164,19 @@ int gsc_pal_check(const uint8_t *pal, size_t len, uint64_t *area_size, char *err
         uint64_t off = get_u64(ph + 8), vaddr = get_u64(ph + 16);
         uint64_t filesz = get_u64(ph + 32), memsz = get_u64(ph + 40);
         if (memsz == 0) {
-            set_err(err, errlen, "PAL has an empty PT_LOAD segment");
+            gsc_set_err(err, errlen, "PAL has an empty PT_LOAD segment");
             return GSC_E_ELF;
         }
         if (filesz > memsz) {
-            set_err(err, errlen, "PAL segment has p_filesz larger than p_memsz");
+            gsc_set_err(err, errlen, "PAL segment has p_filesz larger than p_memsz");
             return GSC_E_ELF;
         }
         if (off > len || filesz > len - off) {
-            set_err(err, errlen, "PAL is truncated (segment data beyond end of file)");
+            gsc_set_err(err, errlen, "PAL is truncated (segment data beyond end of file)");
             return GSC_E_ELF;
         }
         if (vaddr >= PAL_VADDR_LIMIT || memsz > PAL_VADDR_LIMIT - vaddr) {
-            set_err(err, errlen, "PAL segment address out of range");
+            gsc_set_err(err, errlen, "PAL segment address out of range");
             return GSC_E_ELF;
         }
         if (vaddr < lo)
@@ -197,11 +186,11 @@ int gsc_pal_check(const uint8_t *pal, size_t len, uint64_t *area_size, char *err
         nload++;
     }
     if (nload == 0) {
-        set_err(err, errlen, "PAL has no PT_LOAD segments");
+        gsc_set_err(err, errlen, "PAL has no PT_LOAD segments");
         return GSC_E_ELF;
     }
     if (round_down(lo) != 0) {
-        set_err(err, errlen,
+        gsc_set_err(err, errlen,
                 "PAL is not position independent (lowest PT_LOAD address 0x%llx)",
                 (unsigned long long)lo);
         return GSC_E_ELF;
@@ -231,21 +220,21 @@ int gsc_enclave_layout(size_t manifest_len, uint64_t pal_size,
                        size_t errlen)
 {
     if (!params || !lay) {
-        set_err(err, errlen, "internal error: missing parameters");
+        gsc_set_err(err, errlen, "internal error: missing parameters");
         return GSC_E_PARAM;
     }
     uint64_t s = params->enclave_size;
     uint32_t n = params->max_threads;
     if (s == 0 || (s & (s - 1)) != 0) {
-        set_err(err, errlen, "enclave_size must be a nonzero power of two");
+        gsc_set_err(err, errlen, "enclave_size must be a nonzero power of two");
         return GSC_E_PARAM;
     }
     if (n == 0 || n > MAX_THREADS) {
-        set_err(err, errlen, "max_threads must be between 1 and %u", MAX_THREADS);
+        gsc_set_err(err, errlen, "max_threads must be between 1 and %u", MAX_THREADS);
         return GSC_E_PARAM;
     }
     if (manifest_len >= (size_t)PAL_VADDR_LIMIT) {
-        set_err(err, errlen, "enclave size is not large enough for the manifest");
+        gsc_set_err(err, errlen, "enclave size is not large enough for the manifest");
         return GSC_E_TOO_SMALL;
     }
     memset(lay, 0, sizeof(*lay));
@@ -269,7 +258,7 @@ int gsc_enclave_layout(size_t manifest_len, uint64_t pal_size,
     uint64_t cur = s;
     for (size_t i = 0; i < sizeof(areas) / sizeof(areas[0]); i++) {
         if (areas[i].size > cur || cur - areas[i].size < MMAP_MIN_ADDR) {
-            set_err(err, errlen,
+            gsc_set_err(err, errlen,
                     "enclave size is not large enough: the %s area does not fit in "
                     "enclave_size 0x%llx with max_threads %u",
                     areas[i].name, (unsigned long long)s, n);
@@ -387,7 +376,7 @@ int gsc_measure_layout(const uint8_t *manifest, size_t manifest_len, const uint8
     if (err && errlen)
         err[0] = '\0';
     if (!params || !mrenclave || (!manifest && manifest_len)) {
-        set_err(err, errlen, "internal error: missing arguments");
+        gsc_set_err(err, errlen, "internal error: missing arguments");
         return GSC_E_PARAM;
     }
     pal_info pi;

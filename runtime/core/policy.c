@@ -8,6 +8,7 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 #include "policy.h"
+#include "coreutil.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -18,22 +19,8 @@
 static int is_normal(const char *p, size_t *lenp)
 {
     size_t len = strnlen(p, GSC_MANIFEST_MAX_PATH + 1);
-    if (len == 0 || len > GSC_MANIFEST_MAX_PATH || p[0] != '/')
-        return 0;
     *lenp = len;
-    if (len == 1)
-        return 1;
-    size_t i = 1;
-    while (i <= len) {
-        size_t j = i;
-        while (j < len && p[j] != '/')
-            j++;
-        size_t n = j - i;
-        if (n == 0 || (n == 1 && p[i] == '.') || (n == 2 && p[i] == '.' && p[i + 1] == '.'))
-            return 0;
-        i = j + 1;
-    }
-    return 1;
+    return gsc_path_is_normal(p, len, GSC_MANIFEST_MAX_PATH);
 }
 
 /* Index of the first string in arr[0..n) that is >= key (n if none). */

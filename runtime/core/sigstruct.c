@@ -2,6 +2,7 @@
  * over bytes[0:128] + bytes[900:1028], plus the q1/q2 helper values. Uses only libc and
  * mbedtls' bignum module. The input is untrusted: every check fails closed. */
 #include "sigstruct.h"
+#include "coreutil.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -38,18 +39,6 @@ static const uint8_t DIGESTINFO_SHA256[19] = {0x30, 0x31, 0x30, 0x0d, 0x06, 0x09
                                               0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02,
                                               0x01, 0x05, 0x00, 0x04, 0x20};
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 static uint16_t get_u16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 
@@ -90,24 +79,24 @@ int gsc_sigstruct_verify(const uint8_t *sig, size_t sig_len, gsc_sigstruct_info 
     if (err && errlen)
         err[0] = '\0';
     if (!sig || sig_len != GSC_SIGSTRUCT_SIZE) {
-        set_err(err, errlen, "SIGSTRUCT has the wrong length (%zu bytes, need %d)",
+        gsc_set_err(err, errlen, "SIGSTRUCT has the wrong length (%zu bytes, need %d)",
                 sig ? sig_len : (size_t)0, GSC_SIGSTRUCT_SIZE);
         return GSC_SIG_E_FORMAT;
     }
     if (memcmp(sig + OFF_HEADER, HEADER, sizeof(HEADER)) != 0 ||
         memcmp(sig + OFF_HEADER2, HEADER2, sizeof(HEADER2)) != 0) {
-        set_err(err, errlen, "SIGSTRUCT has a bad header");
+        gsc_set_err(err, errlen, "SIGSTRUCT has a bad header");
         return GSC_SIG_E_FORMAT;
     }
     for (size_t i = OFF_RESERVED3; i < OFF_Q1; i++) {
         if (sig[i] != 0) {
             /* Not covered by the signature: accept only the value every signer writes. */
-            set_err(err, errlen, "SIGSTRUCT reserved bytes 1028..1039 are not zero");
+            gsc_set_err(err, errlen, "SIGSTRUCT reserved bytes 1028..1039 are not zero");
             return GSC_SIG_E_FORMAT;
         }
     }
     if (get_u32(sig + OFF_EXPONENT) != 3) {
-        set_err(err, errlen, "SIGSTRUCT exponent is %u, need 3",
+        gsc_set_err(err, errlen, "SIGSTRUCT exponent is %u, need 3",
                 (unsigned)get_u32(sig + OFF_EXPONENT));
         return GSC_SIG_E_FORMAT;
     }
@@ -138,38 +127,38 @@ int gsc_sigstruct_verify(const uint8_t *sig, size_t sig_len, gsc_sigstruct_info 
 
     if (mbedtls_mpi_read_binary_le(&n, sig + OFF_MODULUS, KEY_BYTES) != 0 ||
         mbedtls_mpi_read_binary_le(&s, sig + OFF_SIGNATURE, KEY_BYTES) != 0) {
-        set_err(err, errlen, "SIGSTRUCT: out of memory");
+        gsc_set_err(err, errlen, "SIGSTRUCT: out of memory");
         rc = GSC_SIG_E_NOMEM;
         goto out;
     }
     if (mbedtls_mpi_bitlen(&n) != 3072 || mbedtls_mpi_get_bit(&n, 0) != 1) {
-        set_err(err, errlen, "SIGSTRUCT modulus is not a 3072-bit RSA modulus");
+        gsc_set_err(err, errlen, "SIGSTRUCT modulus is not a 3072-bit RSA modulus");
         goto out;
     }
     if (mbedtls_mpi_cmp_mpi(&s, &n) >= 0) {
-        set_err(err, errlen, "SIGSTRUCT signature is out of range");
+        gsc_set_err(err, errlen, "SIGSTRUCT signature is out of range");
         goto out;
     }
     /* s^2 = q1*n + r1;  r1*s = q2*n + r2;  r2 = s^3 mod n. */
     if (mbedtls_mpi_mul_mpi(&s2, &s, &s) != 0 || mbedtls_mpi_div_mpi(&q1, &r1, &s2, &n) != 0 ||
         mbedtls_mpi_mul_mpi(&t, &r1, &s) != 0 || mbedtls_mpi_div_mpi(&q2, &r2, &t, &n) != 0 ||
         mbedtls_mpi_write_binary(&r2, got, sizeof(got)) != 0) {
-        set_err(err, errlen, "SIGSTRUCT: arithmetic failed");
+        gsc_set_err(err, errlen, "SIGSTRUCT: arithmetic failed");
         rc = GSC_SIG_E_NOMEM;
         goto out;
     }
     if (!bytes_equal(got, em, sizeof(em))) {
-        set_err(err, errlen, "SIGSTRUCT signature does not verify");
+        gsc_set_err(err, errlen, "SIGSTRUCT signature does not verify");
         goto out;
     }
     if (mbedtls_mpi_read_binary_le(&q, sig + OFF_Q1, KEY_BYTES) != 0 ||
         mbedtls_mpi_cmp_mpi(&q, &q1) != 0) {
-        set_err(err, errlen, "SIGSTRUCT q1 is inconsistent with the signature");
+        gsc_set_err(err, errlen, "SIGSTRUCT q1 is inconsistent with the signature");
         goto out;
     }
     if (mbedtls_mpi_read_binary_le(&q, sig + OFF_Q2, KEY_BYTES) != 0 ||
         mbedtls_mpi_cmp_mpi(&q, &q2) != 0) {
-        set_err(err, errlen, "SIGSTRUCT q2 is inconsistent with the signature");
+        gsc_set_err(err, errlen, "SIGSTRUCT q2 is inconsistent with the signature");
         goto out;
     }
     ok = 1;

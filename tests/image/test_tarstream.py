@@ -56,7 +56,8 @@ def reference(data: bytes) -> list[tuple[Any, ...]]:
         for m in tar:
             f = tar.extractfile(m) if m.isreg() else None
             body = f.read() if f is not None else b""
-            typ = tarfile.REGTYPE if m.type in (tarfile.AREGTYPE, tarfile.GNUTYPE_SPARSE) else m.type
+            sparse_or_old = m.type in (tarfile.AREGTYPE, tarfile.GNUTYPE_SPARSE)
+            typ = tarfile.REGTYPE if sparse_or_old else m.type
             dev = (m.devmajor, m.devminor) if m.ischr() or m.isblk() else (0, 0)
             out.append((m.name, m.linkname, typ, m.mode, m.uid, m.gid,
                         m.size if m.isreg() else 0, *dev, body))

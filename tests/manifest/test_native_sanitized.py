@@ -19,7 +19,8 @@ from gsc.manifest import canonical, schema
 
 REPO = Path(__file__).resolve().parents[2]
 CORE = REPO / "runtime" / "core"
-SOURCES = [CORE / n for n in ("manifest.c", "policy.c", "measure.c", "sha256.c")]
+SOURCES = [CORE / n for n in
+           ("manifest.c", "policy.c", "measure.c", "sha256.c", "coreutil.c")]
 FLAGS = ["-g", "-O1", "-std=c11", "-Wall", "-Wextra", "-Werror", "-D_GNU_SOURCE",
          "-fno-omit-frame-pointer", f"-I{CORE}"]
 SAN_ENV = {

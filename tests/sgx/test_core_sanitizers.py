@@ -24,7 +24,7 @@ def check_core(tmp_path_factory: pytest.TempPathFactory) -> Path:
     if gcc is None:
         pytest.skip("gcc not available")
     out = tmp_path_factory.mktemp("asan") / "check_core"
-    srcs = [CORE / f"{n}.c" for n in ("sha256", "measure", "sigstruct")]
+    srcs = [CORE / f"{n}.c" for n in ("sha256", "measure", "sigstruct", "coreutil")]
     cmd = [
         gcc,
         "-std=c11",

@@ -28,7 +28,7 @@ def _clang() -> str:
 
 def _build(target: str, out_dir: Path) -> Path:
     binary = out_dir / target
-    srcs = [CORE / f"{n}.c" for n in ("sha256", "measure", "sigstruct")]
+    srcs = [CORE / f"{n}.c" for n in ("sha256", "measure", "sigstruct", "coreutil")]
     subprocess.run(
         [
             _clang(),
