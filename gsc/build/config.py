@@ -26,6 +26,7 @@ from typing import Any
 import yaml
 
 from gsc.errors import InputError
+from gsc.files import read_text_input
 from gsc.resources import template_text
 
 LOG_LEVELS = ("error", "warning", "debug", "trace")
@@ -101,12 +102,7 @@ def load_config(path: Path | None, base: BuildConfig | None = None) -> BuildConf
     if path is None:
         return cfg
     source = str(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read config file {source}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{source}: config file is not UTF-8") from None
+    text = read_text_input(path, "config file")
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

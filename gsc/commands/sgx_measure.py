@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gsc.files import read_input
 from gsc.output import emit_json
-from gsc.sgx.files import read_input
 from gsc.sgx.measure import measure_with_layout
 from gsc.sgx.params import SgxParams
 

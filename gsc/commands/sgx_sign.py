@@ -18,9 +18,9 @@ import argparse
 from pathlib import Path
 
 from gsc.errors import InputError
+from gsc.files import read_input, write_atomic
 from gsc.output import emit_json, say
 from gsc.sgx import keys
-from gsc.sgx.files import read_input, write_atomic
 from gsc.sgx.measure import mrenclave
 from gsc.sgx.params import SgxParams
 from gsc.sgx.sigstruct import (

@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gsc.files import read_input
 from gsc.output import emit_json
-from gsc.sgx.files import read_input
 from gsc.sgx.sigstruct import verify_signature
 
 

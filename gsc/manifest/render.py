@@ -17,6 +17,7 @@ import jinja2
 import jinja2.sandbox
 
 from gsc.errors import InputError
+from gsc.files import read_text_input
 from gsc.resources import template_text
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -72,12 +73,7 @@ def render_template(name: str, context: Mapping[str, Any]) -> str:
 def render_user_manifest(path: Path, context: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     """Render a user's manifest (TOML, may use Jinja) and parse it. Returns (text, data)."""
     source = str(path)
-    try:
-        raw = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"cannot read manifest {source}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{source}: manifest is not UTF-8") from None
+    raw = read_text_input(path, "manifest")
     try:
         text = _environment().from_string(raw).render(**context)
     except jinja2.TemplateSyntaxError as exc:

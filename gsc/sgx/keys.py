@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from gsc.errors import InputError
-from gsc.sgx.files import read_input, write_new_private
+from gsc.files import read_input, write_new_private
 
 KEY_BITS = 3072
 KEY_EXPONENT = 3

@@ -1,4 +1,4 @@
-"""Small file helpers for the SGX commands: bounded reads and atomic writes."""
+"""Small file helpers: bounded reads of user-given files and atomic writes."""
 
 from __future__ import annotations
 
@@ -25,6 +25,14 @@ def read_input(path: Path, what: str, limit: int = MAX_INPUT) -> bytes:
     if len(data) > limit:
         raise InputError(f"{what} {path}: larger than {limit} bytes")
     return data
+
+
+def read_text_input(path: Path, what: str, limit: int = MAX_INPUT) -> str:
+    """read_input, decoded as UTF-8 (InputError if it is not)."""
+    try:
+        return read_input(path, what, limit).decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{what} {path}: not UTF-8") from None
 
 
 def _is_regular(mode: int) -> bool:
