@@ -150,8 +150,12 @@ def run_build(req: BuildRequest, progress: Progress) -> BuildResult:
     runtime = runtime_path().read_bytes()
     client = docker_api.connect()
 
-    with progress.phase("image", f"reading image {req.image}"), load_image(
-        req.image, client=client
+    def reading(done: int, total: int) -> None:
+        mib = 1 << 20
+        progress.update(f"{done // mib} of ~{total // mib} MiB" if total else f"{done // mib} MiB")
+
+    with progress.phase("image", f"reading and hashing image {req.image}"), load_image(
+        req.image, client=client, progress=reading
     ) as image:
         pass_image = image
         with progress.phase("analyze", "analysing entrypoint"):

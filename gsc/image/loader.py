@@ -61,6 +61,29 @@ class _IterStream:
         return data
 
 
+class _Counting:
+    """Pass reads through to a stream, reporting the running byte count."""
+
+    def __init__(self, stream: Any, report: Callable[[int], None]) -> None:
+        self._stream = stream
+        self._report = report
+        self._done = 0
+
+    def _count(self, n: int) -> None:
+        self._done += n
+        self._report(self._done)
+
+    def readinto(self, buf: Any) -> int:
+        n = int(self._stream.readinto(buf) or 0)
+        self._count(n)
+        return n
+
+    def read(self, size: int) -> bytes:
+        data: bytes = self._stream.read(size)
+        self._count(len(data))
+        return data
+
+
 def _export(client: Any, image_id: str) -> tuple[Any, Callable[[], None]]:
     """(stream with readinto/read over the ``docker save`` tar, function to close it;
     that also unblocks a thread waiting in a read).
@@ -139,13 +162,16 @@ def _split_ref(ref: str) -> tuple[str, str | None]:
 
 
 def load_image(ref: str, *, pull: bool = True, client: Any | None = None,
-               retain: Retain = "needed") -> Image:
+               retain: Retain = "needed",
+               progress: Callable[[int, int], None] | None = None) -> Image:
     """Read image ``ref`` (name[:tag], name@digest, or ID) completely: config and merged
     file system with SHA-256 of every regular file. Contents live in a private temp
     dir until the Image is closed; by default only the contents gsc can need are kept
     (ELF objects, scripts, executables, /etc, /gsc, small files: see
-    ``gsc.image.layers.Retain``), ``retain="all"`` keeps all. Raises InputError when the
-    image cannot be had."""
+    ``gsc.image.layers.Retain``), ``retain="all"`` keeps all. ``progress(done, total)`` is
+    called (from a reader thread) as bytes of the export arrive; total is the image's
+    size as the Engine reports it (0 if unknown). Raises InputError when the image
+    cannot be had."""
     if not ref or ref.startswith("-") or any(c.isspace() for c in ref):
         raise InputError(f"invalid image reference {ref!r}")
     if client is None:
@@ -166,6 +192,9 @@ def load_image(ref: str, *, pull: bool = True, client: Any | None = None,
             stream, close_stream = _export(client, image_id)
         except Exception as exc:
             raise InputError(f"cannot export image {ref!r}: {exc}") from None
+        if progress is not None:
+            total = int(attrs.get("Size") or 0)
+            stream = _Counting(stream, lambda done: progress(done, total))
         src = ReaderSource(stream, threaded=True)
         try:
             saved = read_saved(src, store, image_id=image_id, retain=retain)
