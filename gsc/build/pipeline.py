@@ -157,7 +157,6 @@ def run_build(req: BuildRequest, progress: Progress) -> BuildResult:
     with progress.phase("image", f"reading and hashing image {req.image}"), load_image(
         req.image, client=client, progress=reading
     ) as image:
-        pass_image = image
         with progress.phase("analyze", "analysing entrypoint"):
             analysis = analyze(image)
         if analysis.missing:
@@ -178,9 +177,9 @@ def run_build(req: BuildRequest, progress: Progress) -> BuildResult:
             manifest, doc, overrides = compose_manifest(req, context)
         for o in overrides:
             progress.note(f"manifest override: {o.describe()}")
-        base_id = pass_image.id
-        base_name = req.image
-        base_digest = _base_digest(pass_image)
+        base_id = image.id
+        base_digest = _base_digest(image)
+        image_config = image.config
 
     with progress.phase("measure", "measuring enclave"):
         params = SgxParams.from_table(doc.get("sgx", {}), "manifest")
@@ -190,13 +189,13 @@ def run_build(req: BuildRequest, progress: Progress) -> BuildResult:
     info: dict[str, Any] = {}
     if signing_key is not None:
         with progress.phase("sign", "signing SIGSTRUCT"):
-            date = req.date or dt.datetime.now(dt.UTC).date()
+            date = req.date or sigstruct.today_utc()
             signature = sigstruct.sign_enclave(manifest, runtime, signing_key, date)
             info = sigstruct.Sigstruct.from_bytes(signature).to_json()
             mrsigner = str(info["mrsigner"])
     tag = req.tag or default_tag(req.image, base_id, signed=signature is not None)
     image_labels = {
-        labels.BASE_NAME: base_name,
+        labels.BASE_NAME: req.image,
         labels.BASE_DIGEST: base_digest,
         labels.VERSION: __version__,
         labels.SIGNED: "true" if signature is not None else "false",
@@ -213,8 +212,8 @@ def run_build(req: BuildRequest, progress: Progress) -> BuildResult:
     cmd: list[str] = []
     if req.insecure_args:
         # Docker semantics: `docker run IMG ARGS` replaces Cmd and keeps the Entrypoint.
-        entrypoint += list(pass_image.config.entrypoint or [])
-        cmd = list(pass_image.config.cmd or [])
+        entrypoint += list(image_config.entrypoint or [])
+        cmd = list(image_config.cmd or [])
     with progress.phase("emit", "building output image"):
         image_id = emit_image(
             client,

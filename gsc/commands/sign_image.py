@@ -27,8 +27,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
 
 
 def run(args: argparse.Namespace) -> int:
-    import datetime as dt
-
     from gsc.build import docker_api, labels
     from gsc.build.naming import check_tag, default_tag
     from gsc.build.pipeline import ShieldFiles, emit_image
@@ -38,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from gsc.sgx import keys, sigstruct
     from gsc.sgx.measure import mrenclave as measure_mrenclave
     from gsc.sgx.params import SgxParams
-    from gsc.sgx.sigstruct import parse_date
+    from gsc.sgx.sigstruct import parse_date, today_utc
 
     if args.tag is not None:
         try:
@@ -46,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise InputError(str(exc)) from None
     key = keys.load_private_key(args.key, args.passphrase_file)
-    date = parse_date(args.date) if args.date else dt.datetime.now(dt.UTC).date()
+    date = parse_date(args.date) if args.date else today_utc()
     client = docker_api.connect()
     img = open_shielded(client, args.image)
     if img.runtime is None or img.manifest is None:
