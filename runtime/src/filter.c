@@ -43,6 +43,13 @@ static const int notified[] = {
     __NR_utimensat, __NR_setxattr, __NR_lsetxattr, __NR_removexattr, __NR_lremovexattr,
 };
 
+/* Also decided by the supervisor when it runs as root: it caches the app threads'
+ * credentials and must see every call that may change them (it lets them run). */
+static const int cred_calls[] = {
+    __NR_setuid,    __NR_setgid,    __NR_setreuid, __NR_setregid,  __NR_setresuid,
+    __NR_setresgid, __NR_setfsuid,  __NR_setfsgid, __NR_setgroups,
+};
+
 /* Refused outright: they change what a path means for the app but not for the supervisor
  * (chroot, mounts, namespaces), bypass path checks (open_by_handle_at, io_uring's own
  * openat), or hide clone flags from the filter (clone3 -> ENOSYS, libc falls back). */
@@ -75,11 +82,12 @@ static const struct {
 };
 
 #define NNOTIFIED (sizeof(notified) / sizeof(notified[0]))
+#define NCRED (sizeof(cred_calls) / sizeof(cred_calls[0]))
 #define NREFUSED (sizeof(refused) / sizeof(refused[0]))
 #define NGUARDED (sizeof(pid_guarded) / sizeof(pid_guarded[0]))
-#define MAXPROG (8 + 2 * NNOTIFIED + 2 * NREFUSED + 5 * NGUARDED + 8)
+#define MAXPROG (8 + 2 * NNOTIFIED + 2 * NCRED + 2 * NREFUSED + 5 * NGUARDED + 8)
 
-int rt_install_filter(pid_t supervisor)
+int rt_install_filter(pid_t supervisor, int notify_creds)
 {
     struct sock_filter prog[MAXPROG];
     size_t n = 0;
@@ -93,6 +101,10 @@ int rt_install_filter(pid_t supervisor)
     EMIT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS, 0, 0);
     for (size_t i = 0; i < NNOTIFIED; i++) {
         EMIT(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)notified[i], 0, 1);
+        EMIT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF, 0, 0);
+    }
+    for (size_t i = 0; notify_creds && i < NCRED; i++) {
+        EMIT(BPF_JMP | BPF_JEQ | BPF_K, (unsigned)cred_calls[i], 0, 1);
         EMIT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF, 0, 0);
     }
     for (size_t i = 0; i < NREFUSED; i++) {

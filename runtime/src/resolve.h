@@ -18,6 +18,7 @@ typedef struct {
     int anon;               /* 1: object has no file system path (pipe, socket, memfd...) */
     int is_link;            /* 1: fd is a symlink (final component not followed) */
     int trailing_slash;     /* the path ended in '/' */
+    unsigned st_mode;       /* file type and mode of fd when known, else 0 */
 } rt_resolved;
 
 #define RT_FOLLOW 1         /* follow a final symlink */

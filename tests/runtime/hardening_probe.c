@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <grp.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -40,6 +42,54 @@ static int res(long r)
     return r < 0 ? errno : 0;
 }
 
+static int open_ro(const char *path)
+{
+    int fd = open(path, O_RDONLY);
+    return fd < 0 ? errno : (close(fd), 0);
+}
+
+/* For the credentials cache tests: a thread changes only its own credentials (the raw
+ * system call, not glibc's process-wide setresuid) and then opens or execs. */
+struct thr {
+    uid_t uid;
+    const char *path, *prog;
+    int result;
+};
+
+static void *thread_open_as(void *arg)
+{
+    struct thr *t = arg;
+    if (syscall(SYS_setresgid, t->uid, t->uid, t->uid) < 0 ||
+        syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresuid, t->uid, t->uid, t->uid) < 0)
+        t->result = 1000 + errno;
+    else
+        t->result = open_ro(t->path);
+    return NULL;
+}
+
+static volatile int exec_done;
+
+/* The leader keeps opening (so its credentials are looked up and cached while a sibling
+ * execs); the sibling drops to uid and execs prog "open path": after the exec it is the
+ * leader, with the leader's tid but its own credentials. */
+static void *thread_exec_as(void *arg)
+{
+    struct thr *t = arg;
+    if (syscall(SYS_setresgid, t->uid, t->uid, t->uid) < 0 ||
+        syscall(SYS_setgroups, 0, NULL) < 0 || syscall(SYS_setresuid, t->uid, t->uid, t->uid) < 0) {
+        t->result = 1000 + errno;
+        exec_done = 1;
+        return NULL;
+    }
+    char cmd[4200];
+    snprintf(cmd, sizeof(cmd), "open %s", t->path);
+    char *av[] = {"probe", cmd, NULL}, *ev[] = {NULL};
+    syscall(SYS_execve, t->prog, av, ev);
+    t->result = errno;
+    exec_done = 1;
+    return NULL;
+}
+
 static int run(char **a, int n)
 {
     const char *v = a[0];
@@ -47,10 +97,8 @@ static int run(char **a, int n)
         int fd = open(a[1], O_RDWR);
         return fd < 0 ? errno : (close(fd), 0);
     }
-    if (!strcmp(v, "open") && n == 2) {
-        int fd = open(a[1], O_RDONLY);
-        return fd < 0 ? errno : (close(fd), 0);
-    }
+    if (!strcmp(v, "open") && n == 2)
+        return open_ro(a[1]);
     if (!strcmp(v, "cat") && n == 2) { /* prints the contents after the result line */
         int fd = open(a[1], O_RDONLY);
         if (fd < 0)
@@ -89,6 +137,30 @@ static int run(char **a, int n)
         struct open_how how = {.flags = O_RDONLY | O_DIRECTORY, .resolve = RESOLVE_NO_XDEV};
         long fd = syscall(SYS_openat2, AT_FDCWD, a[2], &how, sizeof(how));
         return fd < 0 ? errno : (close((int)fd), 0);
+    }
+    if (!strcmp(v, "setuid") && n == 2) { /* process-wide, as glibc does it */
+        uid_t u = (uid_t)atoi(a[1]);
+        if (setresgid(u, u, u) < 0 || setgroups(0, NULL) < 0)
+            return 1000 + errno;
+        return res(setresuid(u, u, u));
+    }
+    if (!strcmp(v, "thread-open-as") && n == 3) { /* a thread drops to uid a[1], opens a[2] */
+        struct thr t = {.uid = (uid_t)atoi(a[1]), .path = a[2]};
+        pthread_t th;
+        if (pthread_create(&th, NULL, thread_open_as, &t) != 0)
+            return 2000;
+        pthread_join(th, NULL);
+        return t.result;
+    }
+    if (!strcmp(v, "thread-exec-as") && n == 5) { /* uid a[1], prog a[2], path a[3], loop a[4] */
+        struct thr t = {.uid = (uid_t)atoi(a[1]), .prog = a[2], .path = a[3]};
+        pthread_t th;
+        if (pthread_create(&th, NULL, thread_exec_as, &t) != 0)
+            return 2000;
+        while (!exec_done)
+            open_ro(a[4]);
+        pthread_join(th, NULL);
+        return t.result ? t.result : 3000; /* only reached if the exec failed */
     }
     if (!strcmp(v, "ptrace-seize-parent"))
         return res(ptrace(PTRACE_SEIZE, getppid(), 0, 0));
