@@ -161,6 +161,19 @@ def _split_ref(ref: str) -> tuple[str, str | None]:
     return ref, None
 
 
+def _private_store() -> tuple[ContentStore, weakref.finalize]:  # type: ignore[type-arg]
+    """A content store in a fresh private (0700) temp dir, and the finalizer that closes
+    it and removes the directory (called on error, on Image.close, or at exit)."""
+    tmpdir = tempfile.mkdtemp(prefix="gsc-image-")
+    store = ContentStore(tmpdir)
+
+    def cleanup(store: ContentStore = store, tmpdir: str = tmpdir) -> None:
+        store.close()
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+    return store, weakref.finalize(store, cleanup)
+
+
 def load_image(ref: str, *, pull: bool = True, client: Any | None = None,
                retain: Retain = "needed",
                progress: Callable[[int, int], None] | None = None) -> Image:
@@ -179,14 +192,7 @@ def load_image(ref: str, *, pull: bool = True, client: Any | None = None,
     image = _find(client, ref, pull)
     image_id = str(image.id)
     attrs = image.attrs or {}
-    tmpdir = tempfile.mkdtemp(prefix="gsc-image-")
-    store = ContentStore(tmpdir)
-
-    def cleanup(store: ContentStore = store, tmpdir: str = tmpdir) -> None:
-        store.close()
-        shutil.rmtree(tmpdir, ignore_errors=True)
-
-    finalizer = weakref.finalize(store, cleanup)
+    store, finalizer = _private_store()
     try:
         try:
             stream, close_stream = _export(client, image_id)
@@ -226,14 +232,7 @@ def load_archive(stream: Any, *, ref: str = "", image_id: str | None = None,
                  retain: Retain = "needed") -> Image:
     """Read a ``docker save`` archive (either layout) from a binary stream; for tests
     and for archives on disk."""
-    tmpdir = tempfile.mkdtemp(prefix="gsc-image-")
-    store = ContentStore(tmpdir)
-
-    def cleanup(store: ContentStore = store, tmpdir: str = tmpdir) -> None:
-        store.close()
-        shutil.rmtree(tmpdir, ignore_errors=True)
-
-    finalizer = weakref.finalize(store, cleanup)
+    store, finalizer = _private_store()
     try:
         saved = read_saved(stream, store, image_id=image_id, retain=retain)
         config = parse_config(saved.config)
