@@ -1,0 +1,112 @@
+"""gsc's SIMULATED quoting stack: real-format SGX quotes v3 signed by a simulated
+attestation key whose chain ends in 'gsc SIMULATED SGX Root CA - proves nothing about
+hardware'. The keys are package data and PUBLIC BY DESIGN: anyone can make such a quote
+for any enclave identity. Use it to test an attestation flow end to end without SGX;
+verifiers refuse these quotes unless told --allow-simulated.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from functools import cache
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+from gsc.attestation.collateral import Collateral, collateral_from_json
+from gsc.attestation.quote import (
+    ATT_KEY_TYPE_ECDSA_P256,
+    CERT_DATA_PCK_CHAIN,
+    QUOTE_VERSION,
+    REPORT_BODY_SIZE,
+)
+from gsc.attestation.trust import data_bytes
+
+# QE vendor ID of simulated quotes: "gsc-simulated-qe" (not Intel's).
+SIM_QE_VENDOR_ID = b"gsc-simulated-qe"
+
+
+@cache
+def _quoting() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(data_bytes("sim_quoting.json"))
+    return data
+
+
+@cache
+def _att_key() -> ec.EllipticCurvePrivateKey:
+    key = serialization.load_pem_private_key(data_bytes("sim_attestation.key.pem"), None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return key
+
+
+@cache
+def simulated_collateral() -> Collateral:
+    """The collateral of the simulated stack (valid 2024-01-01 .. 2049-12-31)."""
+    return collateral_from_json(json.loads(data_bytes("sim_collateral.json")))
+
+
+def simulated_collateral_json() -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(data_bytes("sim_collateral.json"))
+    return data
+
+
+def report_body(
+    mrenclave: bytes,
+    mrsigner: bytes,
+    attributes: bytes,
+    isvprodid: int,
+    isvsvn: int,
+    report_data: bytes,
+    *,
+    cpusvn: bytes = bytes(16),
+    miscselect: int = 0,
+) -> bytes:
+    if len(mrenclave) != 32 or len(mrsigner) != 32:
+        raise ValueError("mrenclave and mrsigner must be 32 bytes")
+    if len(attributes) != 16:
+        raise ValueError("attributes must be 16 bytes (flags u64 LE || xfrm u64 LE)")
+    if len(report_data) > 64:
+        raise ValueError("report_data is at most 64 bytes")
+    if not (0 <= isvprodid <= 0xFFFF and 0 <= isvsvn <= 0xFFFF):
+        raise ValueError("isvprodid and isvsvn are 16-bit")
+    body = bytearray(REPORT_BODY_SIZE)
+    body[0:16] = cpusvn
+    struct.pack_into("<I", body, 16, miscselect)
+    body[48:64] = attributes
+    body[64:96] = mrenclave
+    body[128:160] = mrsigner
+    struct.pack_into("<HH", body, 256, isvprodid, isvsvn)
+    body[320:384] = report_data.ljust(64, b"\0")
+    return bytes(body)
+
+
+def make_quote(
+    mrenclave: bytes,
+    mrsigner: bytes,
+    attributes: bytes,
+    isvprodid: int,
+    isvsvn: int,
+    report_data: bytes,
+) -> bytes:
+    """A SIMULATED SGX DCAP quote v3 (real format; proves nothing about hardware)."""
+    q = _quoting()
+    header = struct.pack("<HHIHH", QUOTE_VERSION, ATT_KEY_TYPE_ECDSA_P256, 0, q["qe_svn"],
+                         q["pce_svn"]) + SIM_QE_VENDOR_ID + bytes(20)
+    signed = header + report_body(mrenclave, mrsigner, attributes, isvprodid, isvsvn,
+                                  report_data)
+    key = _att_key()
+    r, s = decode_dss_signature(key.sign(signed, ec.ECDSA(hashes.SHA256())))
+    nums = key.public_key().public_numbers()
+    auth = bytes.fromhex(q["qe_auth_data"])
+    chain = q["pck_chain"].encode()
+    sig_data = (
+        r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        + nums.x.to_bytes(32, "big") + nums.y.to_bytes(32, "big")
+        + bytes.fromhex(q["qe_report"]) + bytes.fromhex(q["qe_report_signature"])
+        + struct.pack("<H", len(auth)) + auth
+        + struct.pack("<HI", CERT_DATA_PCK_CHAIN, len(chain)) + chain
+    )
+    return signed + struct.pack("<I", len(sig_data)) + sig_data
