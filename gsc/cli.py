@@ -29,6 +29,8 @@ COMMANDS: tuple[str, ...] = (
     "sgx_measure",
     "sgx_sign",
     "sigstruct_view",
+    "verify_quote",
+    "verify_ratls",
 )
 
 

@@ -110,3 +110,61 @@ def make_quote(
         + struct.pack("<HI", CERT_DATA_PCK_CHAIN, len(chain)) + chain
     )
     return signed + struct.pack("<I", len(sig_data)) + sig_data
+
+
+def make_ratls_cert(
+    mrenclave: bytes,
+    mrsigner: bytes,
+    attributes: bytes = bytes(16),
+    isvprodid: int = 0,
+    isvsvn: int = 0,
+    *,
+    key: ec.EllipticCurvePrivateKey | None = None,
+    bind_to: ec.EllipticCurvePublicKey | None = None,
+    dice: bool = True,
+    legacy: bool = True,
+    legacy_oid: str = "0.6.9.42.840.113741.1337.6",
+) -> tuple[bytes, ec.EllipticCurvePrivateKey]:
+    """A Gramine-format RA-TLS certificate (DER) and its P-384 key, carrying SIMULATED
+    quotes. `bind_to` makes the quotes bind another public key (a mis-bound certificate,
+    for tests)."""
+    import datetime as dt
+    import hashlib
+
+    import cbor2
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    key = key or ec.generate_private_key(ec.SECP384R1())
+    bound = bind_to or key.public_key()
+    spki = bound.public_bytes(serialization.Encoding.DER,
+                              serialization.PublicFormat.SubjectPublicKeyInfo)
+    pk_hash = hashlib.sha256(spki).digest()
+    name = x509.Name([
+        x509.NameAttribute(NameOID.COMMON_NAME, "RATLS"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "gsc SIMULATED"),
+    ])
+    b = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(dt.datetime(2001, 1, 1, tzinfo=dt.UTC))
+        .not_valid_after(dt.datetime(2049, 12, 31, 23, 59, 59, tzinfo=dt.UTC))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=False)
+    )
+    if legacy:
+        quote = make_quote(mrenclave, mrsigner, attributes, isvprodid, isvsvn, pk_hash)
+        b = b.add_extension(
+            x509.UnrecognizedExtension(x509.ObjectIdentifier(legacy_oid), quote), critical=False)
+    if dice:
+        claims = cbor2.dumps({"pubkey-hash": cbor2.dumps([1, pk_hash])})
+        quote = make_quote(mrenclave, mrsigner, attributes, isvprodid, isvsvn,
+                           hashlib.sha256(claims).digest())
+        evidence = cbor2.dumps(cbor2.CBORTag(60000, [quote, claims]))
+        b = b.add_extension(
+            x509.UnrecognizedExtension(x509.ObjectIdentifier("2.23.133.5.4.9"), evidence),
+            critical=False)
+    cert = b.sign(key, hashes.SHA256())
+    return cert.public_bytes(serialization.Encoding.DER), key

@@ -393,8 +393,6 @@ def _verify(
             collateral = simulated_collateral()
     else:
         anchor = root if root is not None else trust.intel_root()
-    if collateral is None:
-        raise StepFailed("collateral", "no collateral (use --collateral FILE or --pccs URL)")
 
     # PCK chain
     verify_chain(chain, anchor, now, "PCK certificate chain", "pck_chain")
@@ -405,6 +403,8 @@ def _verify(
         raise StepFailed("pck_chain", str(exc)) from None
     res.fmspc = pck.fmspc.hex()
     pck_issuer = chain[1]
+    if collateral is None:
+        raise StepFailed("collateral", "no collateral (use --collateral FILE or --pccs URL)")
 
     # CRLs
     root_crl = _load_crl(collateral.root_ca_crl, "root CA CRL")
@@ -472,3 +472,17 @@ def _verify(
     _policy(policy, quote)
     res.accepted = True
     res.reason = f"accepted: TCB status {res.status}"
+
+
+def collateral_hints(quote_bytes: bytes) -> tuple[bytes, str] | None:
+    """(FMSPC, "platform" | "processor") from the quote's PCK certificate, to fetch the
+    matching collateral; None when the quote or its PCK certificate does not parse."""
+    try:
+        quote = parse_quote(quote_bytes)
+        chain = [x509.load_pem_x509_certificate(p) for p in quote.pck_chain_pem()]
+        pck = parse_sgx_extension(chain[0])
+    except (QuoteFormatError, PckExtensionError, ValueError):
+        return None
+    cn = chain[0].issuer.get_attributes_for_oid(x509.oid.NameOID.COMMON_NAME)
+    name = str(cn[0].value) if cn else ""
+    return pck.fmspc, "processor" if "Processor" in name else "platform"
