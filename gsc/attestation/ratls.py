@@ -62,8 +62,9 @@ class RatlsRejected(Exception):
 
 def load_cert_bytes(data: bytes) -> bytes:
     """PEM or DER certificate bytes -> DER (PEM that does not parse is returned as is and
-    rejected by the verifier)."""
-    if b"-----BEGIN CERTIFICATE-----" in data:
+    rejected by the verifier). Only data that *starts* with a PEM header is PEM: a DER
+    RA-TLS certificate contains PEM text itself (the quote's PCK chain)."""
+    if data.lstrip().startswith(b"-----BEGIN CERTIFICATE-----"):
         try:
             return x509.load_pem_x509_certificate(data).public_bytes(Encoding.DER)
         except ValueError:

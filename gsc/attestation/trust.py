@@ -34,7 +34,7 @@ def simulated_root() -> x509.Certificate:
 
 def load_root(data: bytes) -> x509.Certificate:
     """A root certificate given as PEM or DER (raises ValueError)."""
-    if b"-----BEGIN" in data:
+    if data.lstrip().startswith(b"-----BEGIN"):
         return x509.load_pem_x509_certificate(data)
     return x509.load_der_x509_certificate(data)
 
