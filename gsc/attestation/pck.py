@@ -49,6 +49,8 @@ def parse_sgx_extension(cert: x509.Certificate) -> PckTcb:
         ext = cert.extensions.get_extension_for_oid(x509.ObjectIdentifier(SGX_EXT_OID))
     except x509.ExtensionNotFound:
         raise PckExtensionError("PCK certificate has no SGX extension") from None
+    except ValueError as exc:
+        raise PckExtensionError(f"PCK certificate extensions do not parse: {exc}") from None
     value = ext.value
     raw = value.value if isinstance(value, x509.UnrecognizedExtension) else b""
     try:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
@@ -130,12 +130,15 @@ def _certificate(der: bytes, now: dt.datetime) -> x509.Certificate:
         _ = cert.extensions
     except ValueError as exc:
         raise StepFailed("certificate", f"not an X.509 certificate: {exc}") from None
-    key = cert.public_key()
+    try:
+        key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        raise StepFailed("certificate", "RA-TLS certificate key does not parse") from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp384r1":
         raise StepFailed("certificate", "RA-TLS certificate key is not EC P-384")
     try:
         cert.verify_directly_issued_by(cert)
-    except (ValueError, TypeError, InvalidSignature):
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
         raise StepFailed("certificate", "RA-TLS certificate is not validly self-signed") from None
     if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
         raise StepFailed("certificate", f"RA-TLS certificate is not valid at {now.isoformat()}")
@@ -196,7 +199,12 @@ def verify_ratls_der(
         res.accepted = False
         res.failed_step = exc.step
         res.reason = exc.reason
-        if res.simulated:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        res.accepted = False
+        res.failed_step = "malformed"
+        res.reason = f"malformed input: {type(exc).__name__}: {exc}"
+    if not res.accepted:
+        if res.simulated and not res.reason.startswith("SIMULATED"):
             res.reason = f"SIMULATED (proves nothing about hardware): {res.reason}"
     return res
 

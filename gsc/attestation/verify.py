@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -128,7 +128,10 @@ def _der(cert: x509.Certificate) -> bytes:
 
 
 def _ec_key(cert: x509.Certificate, what: str, step: str) -> ec.EllipticCurvePublicKey:
-    key = cert.public_key()
+    try:
+        key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        raise StepFailed(step, f"{what} key does not parse") from None
     if not isinstance(key, ec.EllipticCurvePublicKey):
         raise StepFailed(step, f"{what} key is not an EC key")
     return key
@@ -191,12 +194,14 @@ def verify_chain(
             bc = cert.extensions.get_extension_for_class(x509.BasicConstraints).value
         except x509.ExtensionNotFound:
             bc = None
+        except ValueError:
+            raise StepFailed(step, f"{what}: certificate extensions do not parse") from None
         if bc is None or not bc.ca:
             raise StepFailed(step, f"{what}: issuer {cert.subject.rfc4514_string()} is not a CA")
     for child, parent in zip(full, full[1:], strict=False):
         try:
             child.verify_directly_issued_by(parent)
-        except (ValueError, TypeError, InvalidSignature):
+        except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
             raise StepFailed(
                 step,
                 f"{what}: {child.subject.rfc4514_string()} is not signed by "
@@ -220,8 +225,12 @@ def _check_crl(
     if crl.issuer != issuer.subject:
         raise StepFailed("crl", f"{what} is issued by {crl.issuer.rfc4514_string()}, "
                          f"not {issuer.subject.rfc4514_string()}")
-    pub = issuer.public_key()
-    if not isinstance(pub, ec.EllipticCurvePublicKey) or not crl.is_signature_valid(pub):
+    pub = _ec_key(issuer, f"{what} issuer", "crl")
+    try:
+        valid = crl.is_signature_valid(pub)
+    except (ValueError, TypeError, UnsupportedAlgorithm):
+        valid = False
+    if not valid:
         raise StepFailed("crl", f"{what} signature does not verify")
     nxt = crl.next_update_utc
     if nxt is None or now > nxt:
@@ -347,6 +356,11 @@ def verify_quote(
     except StepFailed as exc:
         res.failed_step = exc.step
         res.reason = exc.reason
+        res.accepted = False
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        # Fail closed on anything malformed that a step did not name (none known).
+        res.failed_step = "malformed"
+        res.reason = f"malformed input: {type(exc).__name__}: {exc}"
         res.accepted = False
     if res.simulated:
         res.reason = f"SIMULATED (proves nothing about hardware): {res.reason}"
