@@ -24,7 +24,6 @@ import tempfile
 import urllib.error
 import urllib.parse
 import urllib.request
-from json.decoder import scanstring
 from pathlib import Path
 from typing import Any
 
@@ -95,9 +94,11 @@ def top_level_members(text: str) -> dict[str, str]:
         if i >= n or text[i] != '"':
             raise CollateralError("PCCS response: malformed JSON object")
         try:
-            key, i = scanstring(text, i + 1)
+            key, i = dec.raw_decode(text, i)
         except ValueError:
             raise CollateralError("PCCS response: malformed JSON key") from None
+        if not isinstance(key, str):
+            raise CollateralError("PCCS response: malformed JSON key")
         i = ws(i)
         if i >= n or text[i] != ":":
             raise CollateralError("PCCS response: malformed JSON object")

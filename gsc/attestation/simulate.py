@@ -100,8 +100,8 @@ def make_quote(
     key = _att_key()
     r, s = decode_dss_signature(key.sign(signed, ec.ECDSA(hashes.SHA256())))
     nums = key.public_key().public_numbers()
-    auth = bytes.fromhex(q["qe_auth_data"])
-    chain = q["pck_chain"].encode()
+    auth = bytes.fromhex(str(q["qe_auth_data"]))
+    chain: bytes = str(q["pck_chain"]).encode()
     sig_data = (
         r.to_bytes(32, "big") + s.to_bytes(32, "big")
         + nums.x.to_bytes(32, "big") + nums.y.to_bytes(32, "big")
@@ -167,4 +167,5 @@ def make_ratls_cert(
             x509.UnrecognizedExtension(x509.ObjectIdentifier("2.23.133.5.4.9"), evidence),
             critical=False)
     cert = b.sign(key, hashes.SHA256())
-    return cert.public_bytes(serialization.Encoding.DER), key
+    der: bytes = cert.public_bytes(serialization.Encoding.DER)
+    return der, key

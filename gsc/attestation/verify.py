@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -198,7 +199,7 @@ def verify_chain(
             raise StepFailed(step, f"{what}: certificate extensions do not parse") from None
         if bc is None or not bc.ca:
             raise StepFailed(step, f"{what}: issuer {cert.subject.rfc4514_string()} is not a CA")
-    for child, parent in zip(full, full[1:], strict=False):
+    for child, parent in itertools.pairwise(full):
         try:
             child.verify_directly_issued_by(parent)
         except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):

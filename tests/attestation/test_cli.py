@@ -12,7 +12,7 @@ import threading
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -168,8 +168,8 @@ def test_cli_verify_ratls(tmp_path: Path) -> None:
 
 
 class _Pcs(http.server.BaseHTTPRequestHandler):
-    coll: dict[str, Any] = {}
-    hits: list[str] = []
+    coll: ClassVar[dict[str, Any]] = {}
+    hits: ClassVar[list[str]] = []
 
     def log_message(self, *args: Any) -> None:
         pass

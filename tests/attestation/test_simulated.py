@@ -16,8 +16,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from gsc.attestation import Policy, collateral_from_json, verify_quote
-from gsc.attestation import ratls
+from gsc.attestation import Policy, collateral_from_json, ratls, verify_quote
 from gsc.attestation.simulate import make_quote, make_ratls_cert, simulated_collateral_json
 from gsc.attestation.trust import SIMULATED_ROOT_CN, data_bytes, simulated_root
 
