@@ -97,8 +97,8 @@ def collateral_from_json(obj: object) -> Collateral:
 def load_collateral(data: bytes) -> Collateral:
     try:
         obj = json.loads(data)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise CollateralError(f"collateral is not JSON: {exc}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise CollateralError(f"collateral is not JSON: {type(exc).__name__}") from None
     return collateral_from_json(obj)
 
 
@@ -120,7 +120,7 @@ def parse_time(value: object, what: str) -> dt.datetime:
 def _obj(text: bytes, what: str) -> dict[str, Any]:
     try:
         obj = json.loads(text)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise CollateralError(f"{what} is not JSON") from None
     if not isinstance(obj, dict):
         raise CollateralError(f"{what} is not a JSON object")

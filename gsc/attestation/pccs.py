@@ -105,7 +105,7 @@ def top_level_members(text: str) -> dict[str, str]:
         i = ws(i + 1)
         try:
             _, end = dec.raw_decode(text, i)
-        except ValueError:
+        except (ValueError, RecursionError):
             raise CollateralError("PCCS response: malformed JSON value") from None
         out[key] = text[i:end]
         i = ws(end)
@@ -125,7 +125,10 @@ def _signed(body: bytes, member: str, url: str) -> tuple[str, str]:
     members = top_level_members(text)
     if member not in members or "signature" not in members:
         raise CollateralError(f"PCCS {url}: response lacks {member!r} or 'signature'")
-    sig = json.loads(members["signature"])
+    try:
+        sig = json.loads(members["signature"])
+    except (ValueError, RecursionError):
+        raise CollateralError(f"PCCS {url}: malformed signature") from None
     if not isinstance(sig, str):
         raise CollateralError(f"PCCS {url}: signature is not a string")
     return members[member], sig
@@ -190,7 +193,7 @@ def _fresh(obj: dict[str, Any], now: dt.datetime) -> bool:
             inner = json.loads(obj[key])
             if parse_time(inner.get("nextUpdate"), key) < now:
                 return False
-    except (KeyError, ValueError, TypeError, AttributeError, CollateralError):
+    except (KeyError, ValueError, TypeError, AttributeError, RecursionError, CollateralError):
         return False
     return True
 
@@ -206,7 +209,7 @@ def get_collateral(
             cached = json.loads(path.read_bytes())
             if isinstance(cached, dict) and _fresh(cached, now):
                 return collateral_from_json(cached)
-        except (OSError, ValueError, CollateralError):
+        except (OSError, ValueError, RecursionError, CollateralError):
             pass
     obj = fetch_collateral(url, fmspc, ca)
     coll = collateral_from_json(obj)  # validates the shape before caching

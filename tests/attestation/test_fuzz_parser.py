@@ -75,3 +75,36 @@ def test_mutated_ratls_cert(data: bytes) -> None:
     r = verify_ratls_der(data, None, Policy(allow_simulated=True), NOW)
     assert isinstance(r.accepted, bool)
     assert r.accepted or r.failed_step is not None
+
+
+# ----- collateral (untrusted when it comes from a PCCS) -------------------------------------
+
+from gsc.attestation import CollateralError, load_collateral  # noqa: E402
+from gsc.attestation.collateral import parse_qe_identity, parse_tcb_info  # noqa: E402
+from gsc.attestation.pccs import top_level_members  # noqa: E402
+
+_TCB = load_collateral((SAMPLE / "sgx_quote_collateral.json").read_bytes()).tcb_info
+
+
+@FAST
+@given(mutated(_TCB))
+def test_mutated_tcb_info(data: bytes) -> None:
+    for parse in (parse_tcb_info, parse_qe_identity):
+        try:
+            parse(data)
+        except CollateralError:
+            pass
+
+
+@FAST
+@given(st.one_of(st.binary(max_size=300), st.just(b"[" * 100000),
+                 st.just(b'{"tcb_info":' + b"[" * 100000)))
+def test_collateral_file_and_pccs_body(data: bytes) -> None:
+    try:
+        load_collateral(data)
+    except CollateralError:
+        pass
+    try:
+        top_level_members(data.decode("utf-8", "replace"))
+    except CollateralError:
+        pass

@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from gsc.attestation import Policy, collateral_from_json, parse_quote, verify_quote
+from gsc.attestation import (
+    CollateralError,
+    Policy,
+    collateral_from_json,
+    parse_quote,
+    verify_quote,
+)
 from gsc.attestation.simulate import simulated_collateral_json
 from gsc.attestation.trust import simulated_root
 
@@ -209,3 +215,13 @@ def test_policy(quote_bytes: bytes, collateral_json: dict[str, Any], policy: Pol
     assert r["accepted"] is ok, r["reason"]
     if not ok:
         assert r["failed_step"] == "policy"
+
+
+def test_unknown_collateral_keys_ignored(quote_bytes: bytes,
+                                         collateral_json: dict[str, Any]) -> None:
+    c = {**collateral_json, "pck_certificate_chain": "x", "extra": {"a": 1}}
+    assert _verify(quote_bytes, c)["accepted"] is True
+    c = dict(collateral_json)
+    del c["pck_crl"]
+    with pytest.raises(CollateralError, match="pck_crl"):
+        collateral_from_json(c)
