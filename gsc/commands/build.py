@@ -20,7 +20,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
     p.add_argument("manifest", metavar="MANIFEST", nargs="?", type=Path,
                    help="your manifest (TOML, may use Jinja), merged over gsc's template")
     p.add_argument("-t", "--tag", help="output tag (default gsc-NAME:TAG[-unsigned])")
-    p.add_argument("-k", "--key", type=Path, help="RSA-3072 (e=3) PEM signing key")
+    p.add_argument("-k", "--key", metavar="PEM|URI",
+                   help="RSA-3072 (e=3) signing key: PEM file or pkcs11:token=T;object=K URI")
     p.add_argument("--passphrase-file", type=Path, help="file holding the key's passphrase")
     p.add_argument("-c", "--config", type=Path, help="YAML build configuration")
     p.add_argument("--insecure-args", action="store_true",
@@ -39,11 +40,12 @@ def run(args: argparse.Namespace) -> int:
     from gsc.build.config import load_config
     from gsc.build.pipeline import BuildRequest, run_build
     from gsc.progress import Progress
+    from gsc.sgx.signer import key_spec
     from gsc.sgx.sigstruct import parse_date
 
     cfg = load_config(args.config)
     cfg = cfg.with_overrides(
-        key=args.key,
+        key=key_spec(args.key),
         passphrase_file=args.passphrase_file,
         enclave_size=args.enclave_size,
         max_threads=args.max_threads,
