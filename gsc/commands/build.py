@@ -30,6 +30,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
     p.add_argument("--enclave-size", help="sgx.enclave_size (e.g. 256M, 4G)")
     p.add_argument("--max-threads", type=int, help="sgx.max_threads")
     p.add_argument("--date", help="SIGSTRUCT date YYYY-MM-DD (default: today, UTC)")
+    p.add_argument("--provenance", type=Path, metavar="FILE",
+                   help="write an in-toto Statement (v1) binding the output image digest to "
+                   "its enclave identity")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p.set_defaults(run=run)
@@ -37,6 +40,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
 
 
 def run(args: argparse.Namespace) -> int:
+    from gsc import provenance
     from gsc.build.config import load_config
     from gsc.build.pipeline import BuildRequest, run_build
     from gsc.progress import Progress
@@ -54,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
         cfg = cfg.with_overrides(debug=True, log_level="debug")
     if cfg.passphrase_file is not None and cfg.key is None:
         raise InputError("--passphrase-file given without a key (-k)")
+    if args.provenance is not None:
+        provenance.check_destination(args.provenance)
     req = BuildRequest(
         image=args.image,
         manifest=args.manifest,
@@ -63,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
         date=parse_date(args.date) if args.date else None,
     )
     result = run_build(req, Progress(quiet=args.quiet))
+    if args.provenance is not None:
+        provenance.write(args.provenance, provenance.image_statement(result.image_id, result.tag))
     if args.json:
         emit_json(result.to_json())
     else:
@@ -72,4 +80,6 @@ def run(args: argparse.Namespace) -> int:
         if result.mrsigner:
             say(f"  mrsigner  {result.mrsigner}")
         say(f"  trusted files {result.trusted_files}, manifest {result.manifest_bytes} bytes")
+        if args.provenance is not None:
+            say(f"  provenance {args.provenance}")
     return 0

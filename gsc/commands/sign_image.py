@@ -22,12 +22,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
     p.add_argument("--passphrase-file", type=Path)
     p.add_argument("--date", help="SIGSTRUCT date YYYY-MM-DD (default: today, UTC)")
     p.add_argument("-t", "--tag", help="output tag (default gsc-NAME:TAG)")
+    p.add_argument("--provenance", type=Path, metavar="FILE",
+                   help="write an in-toto Statement (v1) for the signed image")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
+    from gsc import provenance
     from gsc.build import docker_api, labels
     from gsc.build.naming import check_tag, default_tag
     from gsc.build.pipeline import ShieldFiles, emit_image
@@ -45,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
             check_tag(args.tag)
         except ValueError as exc:
             raise InputError(str(exc)) from None
+    if args.provenance is not None:
+        provenance.check_destination(args.provenance)
     key = load_signer(args.key, args.passphrase_file)
     date = parse_date(args.date) if args.date else today_utc()
     client = docker_api.connect()
@@ -83,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     ref = img.tags[0] if img.tags and args.image in img.id else args.image
     tag = args.tag or default_tag(ref, img.id, signed=True, shielded=True)
     docker_api.tag_image(client, image_id, tag)
+    if args.provenance is not None:
+        provenance.write(args.provenance, provenance.image_statement(image_id, tag))
     if args.json:
         emit_json({"tag": tag, "image_id": image_id, "mrenclave": mr,
                    "mrsigner": info["mrsigner"], "date": info["date"]})
