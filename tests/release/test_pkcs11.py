@@ -244,3 +244,13 @@ def test_uri_parsing_follows_rfc7512() -> None:
                 "pkcs11:id="):
         with pytest.raises(InputError):
             parse(bad)
+
+
+def test_config_file_key_may_be_a_token_uri(tmp_path: Path) -> None:
+    from gsc.build.config import load_config
+
+    cfg = tmp_path / "gsc.yaml"
+    cfg.write_text('key: "pkcs11:token=ci;object=release?pin-source=file:/run/secrets/pin"\n')
+    assert load_config(cfg).key == "pkcs11:token=ci;object=release?pin-source=file:/run/secrets/pin"
+    cfg.write_text("key: keys/enclave.pem\n")
+    assert load_config(cfg).key == (tmp_path / "keys" / "enclave.pem").resolve()
