@@ -3,6 +3,7 @@
 Config file keys (all optional):
 
     key: path/to/enclave-key.pem        # signing key; relative paths are relative to the file
+                                        # (or a PKCS#11 URI: "pkcs11:token=T;object=K")
     passphrase_file: path/to/pass.txt
     enclave_size: "1G"
     max_threads: 16
@@ -40,7 +41,7 @@ _KNOWN_KEYS = {
 
 @dataclass(frozen=True)
 class BuildConfig:
-    key: Path | None = None
+    key: Path | str | None = None  # a PEM path, or a pkcs11: URI string
     passphrase_file: Path | None = None
     enclave_size: str = "256M"
     max_threads: int = 16
@@ -122,7 +123,8 @@ def load_config(path: Path | None, base: BuildConfig | None = None) -> BuildConf
         if key in data:
             if not isinstance(data[key], str) or not data[key]:
                 raise InputError(f"{source}: {key}: expected a file path")
-            changes[key] = (here / data[key]).resolve()
+            is_uri = key == "key" and data[key].startswith("pkcs11:")
+            changes[key] = data[key] if is_uri else (here / data[key]).resolve()
     if "enclave_size" in data:
         if not isinstance(data["enclave_size"], str):
             raise InputError(f"{source}: enclave_size: expected a string like \"1G\"")

@@ -20,9 +20,10 @@ from gsc.manifest.merge import Override, merge
 from gsc.manifest.render import find_key_line, parse_toml, render_template, render_user_manifest
 from gsc.progress import Progress
 from gsc.runtime_binary import runtime_path
-from gsc.sgx import keys, sigstruct
+from gsc.sgx import sigstruct
 from gsc.sgx.measure import mrenclave as measure_mrenclave
 from gsc.sgx.params import SgxParams
+from gsc.sgx.signer import load_signer
 
 
 @dataclass
@@ -146,7 +147,7 @@ def run_build(req: BuildRequest, progress: Progress) -> BuildResult:
     signing_key = None
     if cfg.key is not None:
         # Load (and check) the key before the long phases, so a bad key fails fast.
-        signing_key = keys.load_private_key(cfg.key, cfg.passphrase_file)
+        signing_key = load_signer(cfg.key, cfg.passphrase_file)
     runtime = runtime_path().read_bytes()
     client = docker_api.connect()
 

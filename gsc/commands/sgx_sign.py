@@ -1,6 +1,8 @@
 """`gsc sgx-sign`: build and sign the SIGSTRUCT of a manifest + PAL/runtime ELF.
 
   one step:   --manifest M --pal ELF --key PEM [--passphrase-file F] [--date D] --output OUT.sig
+              (--key may be a PKCS#11 URI, pkcs11:token=T;object=K, to sign inside a token;
+               its PIN comes from ?pin-source=file:/path or $GSC_PKCS11_PIN)
   two steps:  --manifest M --pal ELF [--date D] --export-signing-data FILE
               (sign FILE elsewhere: RSA-3072 e=3, PKCS#1 v1.5, SHA-256; e.g.
                openssl dgst -sha256 -sign key.pem -out sig.bin FILE)
@@ -23,6 +25,7 @@ from gsc.output import emit_json, say
 from gsc.sgx import keys
 from gsc.sgx.measure import mrenclave
 from gsc.sgx.params import SgxParams
+from gsc.sgx.signer import load_signer
 from gsc.sgx.sigstruct import (
     KEY_BYTES,
     Sigstruct,
@@ -43,7 +46,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
     )
     parser.add_argument("--manifest", type=Path, required=True, metavar="M")
     parser.add_argument("--pal", type=Path, required=True, metavar="ELF")
-    parser.add_argument("--key", type=Path, metavar="PEM", help="RSA-3072 e=3 private key")
+    parser.add_argument(
+        "--key", metavar="PEM|URI", help="RSA-3072 e=3 private key: PEM file or pkcs11: URI"
+    )
     parser.add_argument("--passphrase-file", type=Path, metavar="F")
     parser.add_argument("--date", metavar="YYYY-MM-DD", help="SIGSTRUCT date (default: today, UTC)")
     parser.add_argument("--output", type=Path, metavar="OUT.sig")
@@ -95,8 +100,7 @@ def run(args: argparse.Namespace) -> int:
     pal = read_input(args.pal, "PAL")
 
     if mode == "sign":
-        key = keys.load_private_key(args.key, args.passphrase_file)
-        raw = sign_enclave(manifest, pal, key, date)
+        raw = sign_enclave(manifest, pal, load_signer(args.key, args.passphrase_file), date)
     else:
         params = SgxParams.from_manifest_bytes(manifest, str(args.manifest))
         unsigned = build_unsigned(mrenclave(manifest, pal, params), params, date)

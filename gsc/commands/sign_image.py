@@ -17,25 +17,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
         "MRENCLAVE is recomputed and must equal the one recorded at build time.",
     )
     p.add_argument("image", metavar="IMAGE")
-    p.add_argument("key", metavar="KEY", type=Path, help="RSA-3072 (e=3) PEM signing key")
+    p.add_argument("key", metavar="KEY",
+                   help="RSA-3072 (e=3) signing key: PEM file or pkcs11:token=T;object=K URI")
     p.add_argument("--passphrase-file", type=Path)
     p.add_argument("--date", help="SIGSTRUCT date YYYY-MM-DD (default: today, UTC)")
     p.add_argument("-t", "--tag", help="output tag (default gsc-NAME:TAG)")
+    p.add_argument("--provenance", type=Path, metavar="FILE",
+                   help="write an in-toto Statement (v1) for the signed image")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
+    from gsc import provenance
     from gsc.build import docker_api, labels
     from gsc.build.naming import check_tag, default_tag
     from gsc.build.pipeline import ShieldFiles, emit_image
     from gsc.build.shielded import open_shielded
     from gsc.manifest import schema
     from gsc.progress import Progress
-    from gsc.sgx import keys, sigstruct
+    from gsc.sgx import sigstruct
     from gsc.sgx.measure import mrenclave as measure_mrenclave
     from gsc.sgx.params import SgxParams
+    from gsc.sgx.signer import load_signer
     from gsc.sgx.sigstruct import parse_date, today_utc
 
     if args.tag is not None:
@@ -43,7 +48,9 @@ def run(args: argparse.Namespace) -> int:
             check_tag(args.tag)
         except ValueError as exc:
             raise InputError(str(exc)) from None
-    key = keys.load_private_key(args.key, args.passphrase_file)
+    if args.provenance is not None:
+        provenance.check_destination(args.provenance)
+    key = load_signer(args.key, args.passphrase_file)
     date = parse_date(args.date) if args.date else today_utc()
     client = docker_api.connect()
     img = open_shielded(client, args.image)
@@ -81,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     ref = img.tags[0] if img.tags and args.image in img.id else args.image
     tag = args.tag or default_tag(ref, img.id, signed=True, shielded=True)
     docker_api.tag_image(client, image_id, tag)
+    if args.provenance is not None:
+        provenance.write(args.provenance, provenance.image_statement(image_id, tag))
     if args.json:
         emit_json({"tag": tag, "image_id": image_id, "mrenclave": mr,
                    "mrsigner": info["mrsigner"], "date": info["date"]})

@@ -20,6 +20,8 @@ from gsc.sgx.keys import KEY_BITS, check_public_key
 from gsc.sgx.measure import mrenclave as measure_mrenclave
 from gsc.sgx.native import core, err_text
 from gsc.sgx.params import SgxParams
+from gsc.sgx.signer import Signer, as_signer
+from gsc.sgx.signer import public_key as signer_public_key
 
 SIGSTRUCT_SIZE = 1808
 KEY_BYTES = KEY_BITS // 8
@@ -271,13 +273,18 @@ def assemble(unsigned: Sigstruct, public_key: rsa.RSAPublicKey, signature: bytes
     return raw
 
 
-def sign_enclave(manifest: bytes, pal: bytes, key: rsa.RSAPrivateKey, date: dt.date) -> bytes:
-    """One-step signing: measure the manifest bytes as-is, build, sign, assemble."""
-    check_public_key(key.public_key(), "key")
+def sign_enclave(
+    manifest: bytes, pal: bytes, key: Signer | rsa.RSAPrivateKey, date: dt.date
+) -> bytes:
+    """One-step signing: measure the manifest bytes as-is, build, sign, assemble.
+
+    `key` is any Signer (a PEM key, a PKCS#11 token key) or a cryptography RSA key."""
+    signer = as_signer(key)
+    check_public_key(signer_public_key(signer), "key")
     params = SgxParams.from_manifest_bytes(manifest)
     unsigned = build_unsigned(measure_mrenclave(manifest, pal, params), params, date)
-    signature = key.sign(unsigned.signing_data(), padding.PKCS1v15(), hashes.SHA256())
-    return assemble(unsigned, key.public_key(), signature)
+    signature = signer.sign_pkcs1v15_sha256(unsigned.signing_data())
+    return assemble(unsigned, signer_public_key(signer), signature)
 
 
 # --------------------------------------------------------------------------- verify

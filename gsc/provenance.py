@@ -1,0 +1,167 @@
+"""Provenance: an in-toto Statement (v1) binding a published image digest to its enclave.
+
+    {"_type": "https://in-toto.io/Statement/v1",
+     "subject": [{"name": OUTPUT-IMAGE, "digest": {"sha256": HEX}}],
+     "predicateType": "https://gsc.dev/provenance/sgx-enclave/v1",
+     "predicate": {"input": {"name": REF, "digest": {"sha256": HEX}},
+                   "enclave": {"mrenclave", "mrsigner", "isvProdId", "isvSvn", "debug"},
+                   "runtime": {"name": "/gsc/gsc-runtime", "digest": {"sha256": HEX}},
+                   "manifest": {"name": "/gsc/entrypoint.manifest.sgx", "digest": {...}},
+                   "trustedFiles": N, "gscVersion": V, "date": "YYYY-MM-DD"}}
+
+The subject digest is the output image's digest: today the image ID in the Docker daemon
+(its config digest). `input`, `runtime` and `manifest` are in-toto ResourceDescriptors.
+`date` is the SIGSTRUCT date (null for an unsigned image). A release engineer signs and
+publishes this file with the tools they already use (cosign attest, in-toto, DSSE).
+
+`statement()` is a pure function of plain values; `image_statement()` gathers the values
+from an image gsc just wrote to the daemon; `write()` stores the JSON atomically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+from gsc.errors import InputError
+from gsc.files import write_atomic
+
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PREDICATE_TYPE = "https://gsc.dev/provenance/sgx-enclave/v1"
+RUNTIME_NAME = "/gsc/gsc-runtime"
+MANIFEST_NAME = "/gsc/entrypoint.manifest.sgx"
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def digest_set(digest: str) -> dict[str, str]:
+    """`sha256:HEX` (or bare HEX) -> an in-toto DigestSet {"sha256": "hex"} (lowercase)."""
+    algo, sep, value = digest.partition(":")
+    if not sep:
+        algo, value = "sha256", digest
+    value = value.lower()
+    if algo != "sha256" or not _HEX64.match(value):
+        raise InputError(f"provenance: {digest!r} is not a sha256 digest")
+    return {"sha256": value}
+
+
+def _hex32(value: str | None, name: str, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    if value is None or not _HEX64.match(value.lower()):
+        raise InputError(f"provenance: {name} must be 64 hexadecimal digits")
+    return value.lower()
+
+
+def statement(
+    *,
+    image_name: str,
+    image_digest: str,
+    input_ref: str,
+    input_digest: str,
+    mrenclave: str,
+    mrsigner: str | None,
+    isv_prod_id: int,
+    isv_svn: int,
+    debug: bool,
+    runtime_sha256: str,
+    manifest_sha256: str,
+    trusted_files: int,
+    gsc_version: str,
+    date: str | None,
+) -> dict[str, Any]:
+    """The Statement as a JSON-ready dict; InputError if a value is malformed."""
+    if not image_name or not input_ref:
+        raise InputError("provenance: the image names must not be empty")
+    for name, value, limit in (("isv_prod_id", isv_prod_id, 0xFFFF),
+                               ("isv_svn", isv_svn, 0xFFFF),
+                               ("trusted_files", trusted_files, 1 << 62)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+            raise InputError(f"provenance: {name} out of range")
+    if date is not None and not _DATE.match(date):
+        raise InputError("provenance: date must be YYYY-MM-DD")
+    return {
+        "_type": STATEMENT_TYPE,
+        "subject": [{"name": image_name, "digest": digest_set(image_digest)}],
+        "predicateType": PREDICATE_TYPE,
+        "predicate": {
+            "input": {"name": input_ref, "digest": digest_set(input_digest)},
+            "enclave": {
+                "mrenclave": _hex32(mrenclave, "mrenclave"),
+                "mrsigner": _hex32(mrsigner, "mrsigner", optional=True),
+                "isvProdId": isv_prod_id,
+                "isvSvn": isv_svn,
+                "debug": bool(debug),
+            },
+            "runtime": {"name": RUNTIME_NAME, "digest": digest_set(runtime_sha256)},
+            "manifest": {"name": MANIFEST_NAME, "digest": digest_set(manifest_sha256)},
+            "trustedFiles": trusted_files,
+            "gscVersion": gsc_version,
+            "date": date,
+        },
+    }
+
+
+def check_destination(path: Path) -> None:
+    """Fail before a long build when the statement could not be written."""
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise InputError(f"--provenance {path}: directory {parent} does not exist")
+    if path.is_dir():
+        raise InputError(f"--provenance {path} is a directory")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"--provenance {path}: directory {parent} is not writable")
+
+
+def write(path: Path, doc: dict[str, Any]) -> None:
+    """The statement as JSON (UTF-8, one trailing newline), written atomically."""
+    write_atomic(path, (json.dumps(doc, indent=2) + "\n").encode("utf-8"))
+
+
+# --------------------------------------------------------------------------- today's output
+
+
+def image_statement(image_id: str, name: str) -> dict[str, Any]:
+    """The statement for a gsc image in the Docker daemon, from what the image holds:
+    its SIGSTRUCT (or, unsigned, its labels), its /gsc/ files and its labels."""
+    from gsc import __version__
+    from gsc.build import docker_api, labels
+    from gsc.build.shielded import open_shielded
+    from gsc.sgx.sigstruct import Sigstruct
+
+    img = open_shielded(docker_api.connect(), image_id)
+    if img.runtime is None or img.manifest is None:
+        raise InputError(f"{name}: /gsc/ lacks the runtime or the manifest")
+    lab = img.labels
+    if img.signature is not None:
+        info = Sigstruct.from_bytes(img.signature).to_json()
+    else:
+        info = {
+            "mrenclave": lab.get(labels.MRENCLAVE, ""),
+            "mrsigner": None,
+            "isv_prod_id": int(lab.get(labels.ISVPRODID, "0") or 0),
+            "isv_svn": int(lab.get(labels.ISVSVN, "0") or 0),
+            "debug": lab.get(labels.DEBUG) == "true",
+            "date": None,
+        }
+    return statement(
+        image_name=name,
+        image_digest=img.id,
+        input_ref=lab.get(labels.BASE_NAME, ""),
+        input_digest=lab.get(labels.BASE_DIGEST, ""),
+        mrenclave=str(info["mrenclave"]),
+        mrsigner=None if info["mrsigner"] is None else str(info["mrsigner"]),
+        isv_prod_id=int(info["isv_prod_id"]),
+        isv_svn=int(info["isv_svn"]),
+        debug=bool(info["debug"]),
+        runtime_sha256=hashlib.sha256(img.runtime).hexdigest(),
+        manifest_sha256=hashlib.sha256(img.manifest).hexdigest(),
+        trusted_files=int(lab.get(labels.TRUSTED_FILES, "0") or 0),
+        gsc_version=lab.get(labels.VERSION, __version__),
+        date=None if info["date"] is None else str(info["date"]),
+    )
