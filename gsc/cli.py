@@ -29,6 +29,7 @@ COMMANDS: tuple[str, ...] = (
     "sgx_measure",
     "sgx_sign",
     "sigstruct_view",
+    "pf_crypt",
 )
 
 

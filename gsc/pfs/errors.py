@@ -27,10 +27,17 @@ class PfError(VerificationError):
 
     `stage` is "open", "read" or "write"; `status` is Gramine's pf_status_t value for the same
     refusal; `offset` the plaintext offset of the failing read (None at open); `detail` says
-    which check failed.
+    which check failed; `subject` (optional) names the file.
     """
 
-    def __init__(self, stage: str, status: int, detail: str, offset: int | None = None) -> None:
+    def __init__(
+        self,
+        stage: str,
+        status: int,
+        detail: str,
+        offset: int | None = None,
+        subject: str | None = None,
+    ) -> None:
         self.stage = stage
         self.status = status
         self.status_name, self.status_message = STATUS_NAMES.get(
@@ -39,4 +46,6 @@ class PfError(VerificationError):
         self.offset = offset
         self.detail = detail
         where = stage if offset is None else f"{stage} at offset {offset}"
-        super().__init__(f"encrypted file refused at {where}: {self.status_message} ({detail})")
+        self.subject = subject
+        text = f"encrypted file refused at {where}: {self.status_message} ({detail})"
+        super().__init__(text if subject is None else f"{subject}: {text}")

@@ -57,7 +57,7 @@ def _read_exact(src: BinaryIO, n: int) -> bytes:
     while n > 0:
         chunk = src.read(n)
         if not chunk:
-            raise PfError("write", st.CALLBACK_FAILED, "the input ended early (changed while read?)")
+            raise PfError("write", st.CALLBACK_FAILED, "input ended early (changed?)")
         chunks.append(chunk)
         n -= len(chunk)
     return b"".join(chunks)
