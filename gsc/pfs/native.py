@@ -51,7 +51,8 @@ class CReader:
         if rc != 0:
             raise PfError("open", rc, _detail(err_text(ffi, err)))
         self._keep = keep
-        self._pf = ffi.gc(out[0], lib.gsc_pf_close)
+        self._pf = out[0]
+        self._closed = False
         self.size: int = lib.gsc_pf_size(self._pf)
         self.major_version: int = lib.gsc_pf_major_version(self._pf)
         self.bound_path: bytes = ffi.string(lib.gsc_pf_bound_path(self._pf))
@@ -78,8 +79,15 @@ class CReader:
         return self.read(0, self.size)
 
     def close(self) -> None:
-        self._lib.gsc_pf_close(self._ffi.gc(self._pf, None))
-        self._pf = self._ffi.NULL
+        """Wipe and free the C handle (reads afterwards are refused)."""
+        if not self._closed:
+            self._closed = True
+            self._lib.gsc_pf_close(self._pf)
+            self._pf = self._ffi.NULL
+
+    def __del__(self) -> None:
+        if getattr(self, "_closed", True) is False:
+            self.close()
 
 
 def _detail(text: str) -> str:
