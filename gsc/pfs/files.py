@@ -198,8 +198,15 @@ def _walk_error(exc: OSError) -> None:
 
 
 def ensure_parent(path: Path, mode: int) -> None:
+    """Create the missing directories above `path`, each with `mode` (subject to umask)."""
+    missing = []
+    parent = path.parent
+    while str(parent) not in ("", ".", "/") and not parent.is_dir():
+        missing.append(parent)
+        parent = parent.parent
     try:
-        path.parent.mkdir(parents=True, exist_ok=True, mode=mode)
+        for d in reversed(missing):
+            d.mkdir(mode=mode, exist_ok=True)
     except OSError as exc:
         raise InputError(f"cannot create {path.parent}: {exc.strerror or exc}") from None
 

@@ -108,6 +108,8 @@ def test_directories_recurse(tmp_path: Path) -> None:
     assert (tmp_path / "dec" / "a" / "b" / "deep").read_bytes() == (
         src / "a" / "b" / "deep").read_bytes()
     assert (tmp_path / "dec" / "top").read_bytes() == b""
+    for d in (tmp_path / "dec" / "a", tmp_path / "dec" / "a" / "b"):
+        assert stat.S_IMODE(d.stat().st_mode) & 0o077 == 0
     # files swapped inside the tree are caught by the path binding
     enc = tmp_path / "enc"
     t = (enc / "top").read_bytes()
