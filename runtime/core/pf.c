@@ -339,7 +339,7 @@ void gsc_pf_close(gsc_pf *pf)
 
 int gsc_pf_fd_read(void *ctx, uint64_t offset, void *buf, size_t len)
 {
-    if (ctx == NULL || offset > (uint64_t)INT64_MAX - len)
+    if (ctx == NULL || len > (uint64_t)INT64_MAX || offset > (uint64_t)INT64_MAX - len)
         return -1;
     int fd = *(const int *)ctx;
     uint8_t *p = buf;
