@@ -60,6 +60,10 @@ def c_view(m: Any) -> dict[str, Any]:
         ],
         "allowed": [_s(m.allowed[i]) for i in range(m.nallowed)],
         "tmpfs": [_s(m.tmpfs[i]) for i in range(m.ntmpfs)],
+        "symlinks": [(_s(m.symlinks[i].path), _s(m.symlinks[i].target))
+                     for i in range(m.nsymlinks)],
+        "allow_no_landlock": bool(m.allow_no_landlock),
+        "has_container_config": bool(m.has_container_config),
     }
 
 
@@ -89,6 +93,7 @@ def expected_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     size = _size(sgx["enclave_size"]) if "enclave_size" in sgx else (
         1 << 40 if edmm else 256 << 20)
     cpu = sgx.get("cpu_features", {})
+    gsc = doc.get("gsc", {})
     return {
         "entrypoint": doc["libos"]["entrypoint"],
         "argv": loader.get("argv"),
@@ -116,6 +121,9 @@ def expected_view(doc: Mapping[str, Any]) -> dict[str, Any]:
             (m["path"] for m in fs.get("mounts", []) if m.get("type") == "tmpfs"),
             key=lambda p: p.encode(),
         ),
+        "symlinks": [(s["path"], s["target"]) for s in gsc.get("symlinks", [])],
+        "allow_no_landlock": gsc.get("insecure__allow_no_landlock", False),
+        "has_container_config": "container_config" in gsc,
     }
 
 
@@ -248,6 +256,19 @@ def manifest_docs(draw: st.DrawFn) -> dict[str, Any]:
         sgx["profile"] = {"enable": "all", "with_stack": True, "frequency": -7}
     if sgx:
         doc["sgx"] = sgx
+    gsc: dict[str, Any] = {}
+    if draw(st.booleans()):
+        gsc["container_config"] = draw(ANY_TEXT)
+    if draw(st.booleans()):
+        gsc["insecure__allow_no_landlock"] = draw(st.booleans())
+    links = draw(st.lists(PATH, max_size=3, unique=True))
+    trusted_set = set(trusted_paths)
+    links = [p for p in links if p not in trusted_set
+             and not any(t.startswith(p + "/") for t in trusted_set)]
+    if links or draw(st.booleans()):
+        gsc["symlinks"] = [{"path": p, "target": draw(ANY_TEXT.filter(bool))} for p in links]
+    if gsc:
+        doc["gsc"] = gsc
     if draw(st.booleans()):
         doc["sys"] = {
             "stack": {"size": "1M"},
