@@ -142,16 +142,29 @@ def _under(path: str, entry: str) -> bool:
     return entry == "/" or path == entry or path.startswith(entry + "/")
 
 
+CONTAINER_FILES = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
+
+
 def oracle_classify(
-    path: str, trusted: list[str], allowed: list[str], tmpfs: list[str]
+    path: str, trusted: list[str], allowed: list[str], tmpfs: list[str],
+    symlinks: list[str] = (),  # type: ignore[assignment]
 ) -> int:
+    if path in CONTAINER_FILES:
+        return 4  # Docker's per-container files: read-only, never trusted
     if path in trusted:
         return 1
     if any(_under(path, a) for a in [*allowed, *tmpfs]):
         return 2
-    if any(t != path and _under(t, path) for t in trusted):
+    if any(t != path and _under(t, path) for t in [*trusted, *symlinks]):
         return 3
     return 0
+
+
+def oracle_check(trusted: list[str], allowed: list[str], tmpfs: list[str],
+                 symlinks: list[str] = ()) -> bool:  # type: ignore[assignment]
+    """The launch check: nothing trusted or pinned lies in a writable place."""
+    return not any(_under(p, w) for p in [*trusted, *symlinks] if p not in CONTAINER_FILES
+                   for w in [*allowed, *tmpfs])
 
 
 # ---- strategies ----------------------------------------------------------------------

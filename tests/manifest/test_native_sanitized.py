@@ -92,7 +92,9 @@ def test_generated_under_sanitizers(checker: Path, tmp_path: Path, raw: dict[str
     f = tmp_path / "m.toml"
     f.write_bytes(data)
     view = expected_view(doc)
-    probes = [p for p, _ in view["trusted"]] + view["allowed"] + ["/", "/tmp", "/x/../y"]
+    probes = [p for p, _ in view["trusted"]] + view["allowed"] + ["/", "/tmp", "/x/../y",
+                                                                  "/etc/hosts"]
+    probes += [p for p, _ in view["symlinks"]]
     r = subprocess.run([str(checker), str(f), *probes], capture_output=True, env=SAN_ENV,
                        timeout=60)
     assert r.returncode == 0, (r.stdout + r.stderr).decode()[-3000:]
@@ -110,7 +112,8 @@ def test_generated_under_sanitizers(checker: Path, tmp_path: Path, raw: dict[str
     for line in out[1 : 1 + len(probes)]:
         cls, _, quoted = line.split(" ", 2)
         path = json.loads(quoted)
-        assert int(cls) == oracle_classify(path, trusted, view["allowed"], view["tmpfs"])
+        assert int(cls) == oracle_classify(path, trusted, view["allowed"], view["tmpfs"],
+                                           [p for p, _ in view["symlinks"]])
 
 
 @pytest.mark.slow
