@@ -182,7 +182,8 @@ def test_allowed_root_allows_everything_but_trusted() -> None:
 
 
 SEG = st.sampled_from(["a", "b", "ab", "a.b", "a-", "é"])
-NPATH = st.lists(st.one_of(SEG, st.sampled_from(["etc", "hosts"])), min_size=0, max_size=4).map(lambda s: "/" + "/".join(s))
+NPATH = st.lists(st.one_of(SEG, st.sampled_from(["etc", "hosts"])), min_size=0,
+                 max_size=4).map(lambda s: "/" + "/".join(s))
 
 
 @settings(max_examples=300, deadline=None)
