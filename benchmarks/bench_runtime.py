@@ -110,12 +110,36 @@ class Setup:
                 "allowed_files": [f"file:{self.root / 'rw'}"],
             },
         }
+        links = pinned_symlinks([str(p) for p in trusted])
+        if links:  # the runtime refuses unpinned symlinks in trusted directories
+            doc["gsc"] = {"symlinks": links}
         data = schema.render(doc, "bench manifest")
         (d / "entrypoint.manifest.sgx").write_bytes(data)
         (d / "entrypoint.sig").write_bytes(
             sign_enclave(data, (d / "gsc-runtime").read_bytes(), self.key,
                          __import__("datetime").date(2024, 1, 2)))
         return d / "gsc-runtime"
+
+
+def pinned_symlinks(trusted: list[str]) -> list[dict[str, str]]:
+    """gsc.symlinks for the host tree: every symlink of every directory above a trusted
+    file, with its target (the namespace rule of docs/runtime.md)."""
+    dirs: set[str] = set()
+    for p in trusted:
+        d = os.path.dirname(p)
+        while d not in dirs:
+            dirs.add(d)
+            if d == "/":
+                break
+            d = os.path.dirname(d)
+    out = []
+    for d in sorted(dirs):
+        for e in os.scandir(d):
+            path = os.path.join(d, e.name)
+            if e.is_symlink() and path not in ("/etc/hosts", "/etc/hostname",
+                                               "/etc/resolv.conf"):
+                out.append({"path": path, "target": os.readlink(path)})
+    return sorted(out, key=lambda x: x["path"].encode())
 
 
 def run_probe(cmd: list[str]) -> tuple[int, int, int]:
@@ -142,7 +166,7 @@ def main() -> int:
     args = ap.parse_args()
     subprocess.run(["make", "-s", "-C", str(REPO / "runtime"), "runtime"], check=True)
     results: dict[str, Any] = {"opens": args.opens}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:  # /tmp: others change its symlinks
         s = Setup(Path(tmp), args.runtime)
         n = str(args.opens)
         opens: dict[str, Any] = {}

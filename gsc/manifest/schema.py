@@ -45,6 +45,9 @@ HONOURED = (
     "sgx.trusted_files",
     "sgx.allowed_files",
     "sgx.file_check_policy",
+    "gsc.symlinks",
+    "gsc.container_config",
+    "gsc.insecure__allow_no_landlock",
 )
 
 # Accepted with any value but without effect in native mode: the key itself or anything
@@ -219,6 +222,7 @@ def validate(doc: Mapping[str, Any], source: str) -> None:
     if "fs.mounts" in flat:
         _check_mounts(c, flat["fs.mounts"])
     trusted = _check_sgx(c, flat)
+    _check_gsc(c, flat, trusted)
 
     if "loader.argv_src_file" in flat:
         src = c.file_uri("loader.argv_src_file", flat["loader.argv_src_file"])
@@ -349,6 +353,40 @@ def _check_sgx(c: _Checker, flat: Mapping[str, Any]) -> set[str]:
     return trusted
 
 
+def _check_gsc(c: _Checker, flat: Mapping[str, Any], trusted: set[str]) -> None:
+    """gsc.*: the namespace and config pins (docs/manifest-format.md)."""
+    if "gsc.container_config" in flat:
+        c.string("gsc.container_config", flat["gsc.container_config"])
+    if "gsc.insecure__allow_no_landlock" in flat:
+        c.boolean("gsc.insecure__allow_no_landlock", flat["gsc.insecure__allow_no_landlock"])
+    trusted_dirs = {d for p in trusted for d in _ancestors(p)}
+    previous: bytes | None = None
+    for n, entry in enumerate(c.array("gsc.symlinks", flat.get("gsc.symlinks", []))):
+        key = f"gsc.symlinks[{n}]"
+        table = c.table(key, entry, ("path", "target"))
+        for field in ("path", "target"):
+            if field not in table:
+                raise c.fail(key, f"{field} is required")
+        path = c.path(f"{key}.path", table["path"])
+        if path == "/":
+            raise c.fail(f"{key}.path", "/ cannot be a symlink")
+        target = c.string(f"{key}.target", table["target"])
+        if not 1 <= len(target.encode("utf-8", "surrogatepass")) <= MAX_PATH:
+            raise c.fail(f"{key}.target", f"must be 1 to {MAX_PATH} bytes")
+        previous = _ascending(c, key, path, previous)
+        if path in trusted or path in trusted_dirs:
+            raise c.fail(f"{key}.path", f"{path!r} is a trusted file or above one")
+
+
+def _ancestors(path: str) -> list[str]:
+    """Strict ancestors of a normal absolute path, "/" included."""
+    out = ["/"]
+    segs = path[1:].split("/")
+    for i in range(1, len(segs)):
+        out.append("/" + "/".join(segs[:i]))
+    return out
+
+
 def _ascending(c: _Checker, key: str, path: str, previous: bytes | None) -> bytes:
     raw = path.encode("utf-8")
     if previous is not None:
@@ -373,6 +411,11 @@ def canonicalise(doc: Mapping[str, Any]) -> dict[str, Any]:
         af = sgx.get("allowed_files")
         if isinstance(af, list):
             sgx["allowed_files"] = _sorted_unique([_norm_uri(e) for e in af])
+    gsc = out.get("gsc")
+    if isinstance(gsc, dict):
+        links = gsc.get("symlinks")
+        if isinstance(links, list):
+            gsc["symlinks"] = _sorted_unique(links, "path")
     return _prune(out)
 
 
@@ -391,16 +434,16 @@ def _norm_entry(entry: Any) -> Any:
     return entry
 
 
-def _entry_sort_key(entry: Any) -> tuple[int, bytes]:
-    uri = entry.get("uri") if isinstance(entry, dict) else entry
+def _entry_sort_key(entry: Any, field: str = "uri") -> tuple[int, bytes]:
+    uri = entry.get(field) if isinstance(entry, dict) else entry
     if isinstance(uri, str):
         return (0, uri.encode("utf-8", "surrogatepass"))
     return (1, b"")
 
 
-def _sorted_unique(items: list[Any]) -> list[Any]:
+def _sorted_unique(items: list[Any], field: str = "uri") -> list[Any]:
     out: list[Any] = []
-    for item in sorted(items, key=_entry_sort_key):
+    for item in sorted(items, key=lambda e: _entry_sort_key(e, field)):
         if out and out[-1] == item:
             continue
         out.append(item)

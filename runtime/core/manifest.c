@@ -50,7 +50,7 @@ enum slot {
     S_IGNORED, S_ENTRYPOINT, S_ARGV, S_ARGV_SRC, S_USE_CMDLINE, S_ENV, S_ENV_VALUE,
     S_ENV_PASSTHROUGH, S_HOST_ENV, S_LOG_LEVEL, S_START_DIR, S_MOUNTS, S_ENCLAVE_SIZE,
     S_MAX_THREADS, S_EDMM, S_DEBUG, S_EXINFO, S_ISVPRODID, S_ISVSVN, S_CPU, S_TRUSTED,
-    S_ALLOWED, S_FILE_CHECK_POLICY,
+    S_ALLOWED, S_FILE_CHECK_POLICY, S_SYMLINKS, S_CONTAINER_CONFIG, S_NO_LANDLOCK,
 };
 
 typedef struct {
@@ -64,7 +64,8 @@ typedef struct {
     key prev;                 /* previous top-level key */
     int have_prev;
     size_t argv_line, argv_src_line, cmdline_line, mounts_line;
-    size_t cap_trusted, cap_allowed, cap_env, cap_argv, cap_tmpfs;
+    size_t cap_trusted, cap_allowed, cap_env, cap_argv, cap_tmpfs, cap_symlinks;
+    size_t symlinks_line;
     char **mount_paths; size_t nmount_paths, cap_mount_paths;
     int seen_entrypoint;
 } parser;
@@ -484,6 +485,9 @@ static int classify_key(const key *k, int *cpu)
         { "sgx.trusted_files", S_TRUSTED },
         { "sgx.allowed_files", S_ALLOWED },
         { "sgx.file_check_policy", S_FILE_CHECK_POLICY },
+        { "gsc.symlinks", S_SYMLINKS },
+        { "gsc.container_config", S_CONTAINER_CONFIG },
+        { "gsc.insecure__allow_no_landlock", S_NO_LANDLOCK },
     };
     for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
         if (key_match(k, exact[i].name, 0))
@@ -730,7 +734,19 @@ static int handle_scalar(parser *ps, int slot, int cpu, const key *k, scalar *v)
             return -1;
         m->allow_all_but_log = r;
         return 0;
-    case S_ARGV: case S_MOUNTS: case S_TRUSTED: case S_ALLOWED:
+    case S_NO_LANDLOCK:
+        if (want_type(ps, v, V_BOOL, "gsc.insecure__allow_no_landlock") < 0)
+            return -1;
+        m->allow_no_landlock = (int)v->i;
+        return 0;
+    case S_CONTAINER_CONFIG:
+        /* Compared with the image by `gsc verify-image`; the runtime cannot see the
+         * image's config, it only checks the type. */
+        if (want_type(ps, v, V_STR, "gsc.container_config") < 0)
+            return -1;
+        m->has_container_config = 1;
+        return 0;
+    case S_ARGV: case S_MOUNTS: case S_TRUSTED: case S_ALLOWED: case S_SYMLINKS:
         return fail(ps, "value must be an array");
     }
     return fail(ps, "internal error: unknown slot");
@@ -844,6 +860,39 @@ static int handle_element(parser *ps, int slot, scalar *v, table *t, int is_tabl
             return fail_nomem(ps);
         memcpy(tf->sha256, digest, 32);
         m->ntrusted++;
+        return 0;
+    }
+    case S_SYMLINKS: {
+        static const char *const names[] = { "path", "target" };
+        if (!is_table)
+            return fail(ps, "gsc.symlinks elements must be { path = ..., target = ... }");
+        if (table_only(ps, t, "gsc.symlinks", names, 2) < 0)
+            return -1;
+        pair *pp = table_get(t, "path"), *tg = table_get(t, "target");
+        if (!pp || !tg)
+            return fail(ps, "gsc.symlinks: path and target are required");
+        if (want_path(ps, &pp->val, "gsc.symlinks path") < 0)
+            return -1;
+        if (pp->val.slen == 1)
+            return fail(ps, "gsc.symlinks: / cannot be a symlink");
+        if (want_type(ps, &tg->val, V_STR, "gsc.symlinks target") < 0)
+            return -1;
+        if (tg->val.slen == 0 || tg->val.slen > GSC_MANIFEST_MAX_PATH)
+            return fail(ps, "gsc.symlinks: target must be 1 to %u bytes", GSC_MANIFEST_MAX_PATH);
+        if (m->nsymlinks) {
+            int r = strcmp(m->symlinks[m->nsymlinks - 1].path, pp->val.s);
+            if (r == 0)
+                return fail(ps, "gsc.symlinks: path listed twice");
+            if (r > 0)
+                return fail(ps, "gsc.symlinks: entries must be sorted by path");
+        }
+        if (grow((void **)&m->symlinks, &ps->cap_symlinks, m->nsymlinks + 1,
+                 sizeof *m->symlinks) < 0)
+            return fail_nomem(ps);
+        gsc_symlink *sl = &m->symlinks[m->nsymlinks];
+        sl->path = take(&pp->val);
+        sl->target = take(&tg->val);
+        m->nsymlinks++;
         return 0;
     }
     case S_MOUNTS: {
@@ -1012,7 +1061,7 @@ static int parse_line(parser *ps)
                 if (!at_eol(ps))
                     r = fail(ps, "expected end of line");
                 else if (slot != S_IGNORED && slot != S_ARGV && slot != S_MOUNTS &&
-                         slot != S_TRUSTED && slot != S_ALLOWED)
+                         slot != S_TRUSTED && slot != S_ALLOWED && slot != S_SYMLINKS)
                     r = fail(ps, "value must not be an array");
                 else if (slot == S_ARGV)
                     r = fail(ps, "loader.argv must not be empty");
@@ -1023,8 +1072,10 @@ static int parse_line(parser *ps)
                     ps->argv_line = ps->line;
                 if (slot == S_MOUNTS)
                     ps->mounts_line = ps->line;
+                if (slot == S_SYMLINKS)
+                    ps->symlinks_line = ps->line;
                 if (slot != S_IGNORED && slot != S_ARGV && slot != S_MOUNTS &&
-                    slot != S_TRUSTED && slot != S_ALLOWED)
+                    slot != S_TRUSTED && slot != S_ALLOWED && slot != S_SYMLINKS)
                     r = fail(ps, "value must not be an array");
                 else
                     r = parse_array(ps, slot);
@@ -1086,6 +1137,46 @@ static int finish(parser *ps)
         !bsearch(m->argv_src_file, m->trusted, m->ntrusted, sizeof *m->trusted, cmp_trusted_path))) {
         ps->line = ps->argv_src_line;
         return fail(ps, "loader.argv_src_file: not listed in sgx.trusted_files");
+    }
+    /* A pinned symlink is neither a trusted file nor a directory above one (trusted paths
+     * are canonical: no symlink on the way). Both lists are sorted: the trusted entries
+     * at or after the symlink's path decide. */
+    for (size_t i = 0; i < m->nsymlinks; i++) {
+        const char *sp = m->symlinks[i].path;
+        size_t sl = strlen(sp);
+        size_t lo = 0, hi = m->ntrusted;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (strcmp(m->trusted[mid].path, sp) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        int clash = 0;
+        if (lo < m->ntrusted && strcmp(m->trusted[lo].path, sp) == 0)
+            clash = 1;
+        /* descendants "sp/..." sort after sp but maybe after "sp!..." too: search "sp/" */
+        char *pre = malloc(sl + 2);
+        if (!pre)
+            return fail_nomem(ps);
+        memcpy(pre, sp, sl);
+        pre[sl] = '/';
+        pre[sl + 1] = '\0';
+        lo = 0, hi = m->ntrusted;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (strcmp(m->trusted[mid].path, pre) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (lo < m->ntrusted && strncmp(m->trusted[lo].path, pre, sl + 1) == 0)
+            clash = 1;
+        free(pre);
+        if (clash) {
+            ps->line = ps->symlinks_line;
+            return fail(ps, "gsc.symlinks: %.200s is a trusted file or above one", sp);
+        }
     }
     if (ps->nmount_paths) {
         qsort(ps->mount_paths, ps->nmount_paths, sizeof *ps->mount_paths, cmp_str_ptr);
@@ -1177,6 +1268,11 @@ void gsc_manifest_free(gsc_manifest *m)
     for (size_t i = 0; i < m->ntmpfs; i++)
         free(m->tmpfs[i]);
     free(m->tmpfs);
+    for (size_t i = 0; i < m->nsymlinks; i++) {
+        free(m->symlinks[i].path);
+        free(m->symlinks[i].target);
+    }
+    free(m->symlinks);
     memset(m, 0, sizeof *m);
 }
 

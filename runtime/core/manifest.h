@@ -27,6 +27,11 @@ typedef struct {
 } gsc_trusted_file;
 
 typedef struct {
+    char *path;             /* absolute, normalised */
+    char *target;           /* the readlink() target, verbatim (non-empty) */
+} gsc_symlink;
+
+typedef struct {
     char *name;
     char *value;            /* NULL when passthrough */
     int passthrough;
@@ -55,6 +60,12 @@ typedef struct {
     char **tmpfs; size_t ntmpfs;        /* fs.mounts of type "tmpfs": paths, sorted, unique;
                                            writable like allowed directories */
     int has_enclave_size;               /* sgx.enclave_size was given (else the default) */
+    /* namespace and config pins (issue 8) */
+    gsc_symlink *symlinks; size_t nsymlinks;/* gsc.symlinks: sorted by path, unique; no path
+                                           is a trusted file or above one */
+    int allow_no_landlock;              /* gsc.insecure__allow_no_landlock */
+    int has_container_config;           /* gsc.container_config was given (a string; the
+                                           runtime does not use its value) */
 } gsc_manifest;
 
 /* 0 ok; negative on any deviation from the canonical form or schema, with one line in

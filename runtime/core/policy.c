@@ -10,6 +10,7 @@
 #include "policy.h"
 #include "coreutil.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,8 +84,36 @@ static int under_any(char *const *arr, size_t n, const char *path, size_t len)
     }
 }
 
+static size_t lower_bound_symlink(const gsc_symlink *arr, size_t n, const char *key)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(arr[mid].path, key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Docker bind-mounts its own copies over these at run time (--dns, --hostname,
+ * --add-host): their content is the operator's, never the image's. */
+static const char *const CONTAINER_FILES[] = { "/etc/hostname", "/etc/hosts",
+                                               "/etc/resolv.conf" };
+
+int gsc_policy_is_container_file(const char *path)
+{
+    if (!path)
+        return 0;
+    for (size_t i = 0; i < sizeof CONTAINER_FILES / sizeof CONTAINER_FILES[0]; i++)
+        if (strcmp(path, CONTAINER_FILES[i]) == 0)
+            return 1;
+    return 0;
+}
+
 /* Some trusted path starts with path + "/" (for "/": any trusted path at all). */
-static int is_trusted_dir(const gsc_manifest *m, const char *path, size_t len)
+static int has_trusted_below(const gsc_manifest *m, const char *path, size_t len)
 {
     if (!m->ntrusted)
         return 0;
@@ -96,6 +125,27 @@ static int is_trusted_dir(const gsc_manifest *m, const char *path, size_t len)
     buf[len + 1] = '\0';
     size_t i = lower_bound_trusted(m->trusted, m->ntrusted, buf);
     return i < m->ntrusted && strncmp(m->trusted[i].path, buf, len + 1) == 0;
+}
+
+/* Same for the pinned symlinks. */
+static int has_symlink_below(const gsc_manifest *m, const char *path, size_t len)
+{
+    if (!m->nsymlinks)
+        return 0;
+    if (len == 1)
+        return 1;
+    char buf[PATH_BUF];
+    memcpy(buf, path, len);
+    buf[len] = '/';
+    buf[len + 1] = '\0';
+    size_t i = lower_bound_symlink(m->symlinks, m->nsymlinks, buf);
+    return i < m->nsymlinks && strncmp(m->symlinks[i].path, buf, len + 1) == 0;
+}
+
+/* A trusted directory: a strict ancestor of a trusted file or of a pinned symlink. */
+static int is_trusted_dir(const gsc_manifest *m, const char *path, size_t len)
+{
+    return has_trusted_below(m, path, len) || has_symlink_below(m, path, len);
 }
 
 static const gsc_trusted_file *find_trusted(const gsc_manifest *m, const char *path)
@@ -114,6 +164,8 @@ enum gsc_policy_class gsc_policy_classify(const gsc_manifest *m, const char *pat
         *trusted = NULL;
     if (!m || !path || !is_normal(path, &len))
         return GSC_PATH_DENIED;
+    if (gsc_policy_is_container_file(path))
+        return GSC_PATH_ALLOWED_RO;
     const gsc_trusted_file *t = find_trusted(m, path);
     if (t) {
         if (trusted)
@@ -132,7 +184,63 @@ int gsc_policy_has_trusted_under(const gsc_manifest *m, const char *path)
     size_t len;
     if (!m || !path || !is_normal(path, &len))
         return 1; /* fail closed: treat as protected */
-    return find_trusted(m, path) != NULL || is_trusted_dir(m, path, len);
+    if (find_trusted(m, path) != NULL || is_trusted_dir(m, path, len))
+        return 1;
+    size_t i = lower_bound_symlink(m->symlinks, m->nsymlinks, path);
+    return i < m->nsymlinks && strcmp(m->symlinks[i].path, path) == 0;
+}
+
+/* Is path equal to or under an entry of arr[0..n)? *which gets the nearest such entry. */
+static int under_which(char *const *arr, size_t n, const char *path, const char **which)
+{
+    size_t len;
+    if (!is_normal(path, &len) || !under_any(arr, n, path, len))
+        return 0;
+    /* find the entry for the message: the longest ancestor-or-self in arr */
+    char buf[PATH_BUF];
+    memcpy(buf, path, len + 1);
+    for (;;) {
+        size_t i = lower_bound_str(arr, n, buf);
+        if (i < n && strcmp(arr[i], buf) == 0) {
+            *which = arr[i];
+            return 1;
+        }
+        char *slash = strrchr(buf, '/');
+        if (!slash || slash == buf) {
+            *which = "/";
+            return 1;
+        }
+        *slash = '\0';
+    }
+}
+
+int gsc_policy_check(const gsc_manifest *m, char *err, size_t errlen)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        char *const *arr = pass ? m->tmpfs : m->allowed;
+        size_t n = pass ? m->ntmpfs : m->nallowed;
+        const char *kind = pass ? "the tmpfs mount" : "the allowed path";
+        if (!n)
+            continue;
+        const char *which = NULL;
+        for (size_t i = 0; i < m->ntrusted; i++) {
+            const char *p = m->trusted[i].path;
+            if (!gsc_policy_is_container_file(p) && under_which(arr, n, p, &which)) {
+                snprintf(err, errlen, "trusted file %.1000s lies in %s %.1000s (a writable "
+                         "place cannot hold trusted files)", p, kind, which);
+                return -1;
+            }
+        }
+        for (size_t i = 0; i < m->nsymlinks; i++) {
+            const char *p = m->symlinks[i].path;
+            if (!gsc_policy_is_container_file(p) && under_which(arr, n, p, &which)) {
+                snprintf(err, errlen, "pinned symlink %.1000s lies in %s %.1000s (a writable "
+                         "place cannot hold pinned names)", p, kind, which);
+                return -1;
+            }
+        }
+    }
+    return 0;
 }
 
 int gsc_path_normalise(const char *path, char *out, size_t outlen)

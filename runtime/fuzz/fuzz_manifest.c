@@ -2,7 +2,8 @@
  * Invariants checked (abort on violation): every trusted path classifies TRUSTED and points
  * at its own entry; every allowed path classifies ALLOWED (unless also trusted); every
  * strict ancestor of a trusted path is ALLOWED or TRUSTED_DIR; normalisation is idempotent
- * and never produces a non-normal path. */
+ * and never produces a non-normal path; every strict ancestor of a pinned symlink may be
+ * listed; the launch check leaves one terminated line. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,9 +48,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     for (size_t i = 0; i < m.ntrusted; i++) {
         const gsc_trusted_file *t = NULL;
-        if (gsc_policy_classify(&m, m.trusted[i].path, &t) != GSC_PATH_TRUSTED ||
-            t != &m.trusted[i])
+        enum gsc_policy_class tc = gsc_policy_classify(&m, m.trusted[i].path, &t);
+        if (gsc_policy_is_container_file(m.trusted[i].path)) {
+            if (tc != GSC_PATH_ALLOWED_RO || t)
+                abort();
+        } else if (tc != GSC_PATH_TRUSTED || t != &m.trusted[i]) {
             abort();
+        }
         char buf[GSC_MANIFEST_MAX_PATH + 1];
         strcpy(buf, m.trusted[i].path);
         char *slash;
@@ -69,10 +74,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     for (size_t i = 0; i < m.nallowed; i++) {
         enum gsc_policy_class c = gsc_policy_classify(&m, m.allowed[i], NULL);
-        if (c != GSC_PATH_ALLOWED && c != GSC_PATH_TRUSTED)
+        if (c != GSC_PATH_ALLOWED && c != GSC_PATH_TRUSTED && c != GSC_PATH_ALLOWED_RO)
             abort();
         check_path(&m, m.allowed[i]);
     }
+    for (size_t i = 0; i < m.nsymlinks; i++) {
+        /* every strict ancestor of a pinned symlink may be listed (or is writable) */
+        char buf[GSC_MANIFEST_MAX_PATH + 1];
+        strcpy(buf, m.symlinks[i].path);
+        char *slash = strrchr(buf, '/');
+        if (slash == buf)
+            buf[1] = '\0';
+        else if (slash)
+            *slash = '\0';
+        enum gsc_policy_class c = gsc_policy_classify(&m, buf, NULL);
+        if (c != GSC_PATH_TRUSTED_DIR && c != GSC_PATH_ALLOWED && c != GSC_PATH_ALLOWED_RO)
+            abort();
+        check_path(&m, m.symlinks[i].path);
+    }
+    char perr[256];
+    if (gsc_policy_check(&m, perr, sizeof perr) != 0 && !memchr(perr, '\0', sizeof perr))
+        abort();
     if (m.entrypoint)
         check_path(&m, m.entrypoint);
     gsc_manifest_free(&m);

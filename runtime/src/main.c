@@ -20,13 +20,50 @@
 
 #include "appsetup.h"
 #include "filter.h"
+#include "landlock.h"
 #include "launch.h"
 #include "log.h"
 #include "resolve.h"
 #include "supervisor.h"
 #include "trust.h"
+#include "nscheck.h"
+#include "../core/policy.h"
+
+#include <time.h>
 
 extern char **environ;
+
+/* Built before fork; the child enforces it, the supervisor reads its table. */
+static gsc_lock lock;
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Before the app exists: the manifest fits the kernel's rule model, the image's
+ * namespace is the pinned one, and the Landlock domain is built (docs/runtime.md). */
+static void prepare_policy(const gsc_manifest *m)
+{
+    char err[1024] = "";
+    if (gsc_policy_check(m, err, sizeof(err)) < 0)
+        rt_refuse("%s", err);
+    double t0 = now_ms();
+    size_t ndirs = 0;
+    if (gsc_nscheck(m, &ndirs, err, sizeof(err)) < 0)
+        rt_refuse("%s", err);
+    double t1 = now_ms();
+    if (gsc_landlock_prepare(m, &lock, err, sizeof(err)) < 0)
+        rt_refuse("%s", err);
+    double t2 = now_ms();
+    LOG_DEBUG("namespace check: %zu trusted directories, %zu pinned symlinks, %.2f ms",
+              ndirs, m->nsymlinks, t1 - t0);
+    LOG_DEBUG("Landlock ABI %d: %s, %zu rules, %zu trusted files opened, %.2f ms", lock.abi,
+              gsc_landlock_active ? "enforced" : "NOT enforced (weak mode)", lock.nrules,
+              lock.tt.nid, t2 - t1);
+}
 
 static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
 
@@ -91,6 +128,9 @@ static __attribute__((noreturn)) void child(const gsc_manifest *m, const rt_app 
     sigprocmask(SIG_SETMASK, oldmask, NULL);
     if (m->start_dir && chdir(m->start_dir) < 0)
         rt_refuse("cannot change to fs.start_dir %s: %s", m->start_dir, strerror(errno));
+    int le = gsc_landlock_enforce(&lock);
+    if (le < 0)
+        rt_refuse("cannot enforce the Landlock domain: %s", strerror(-le));
     int lfd = rt_install_filter(sup, geteuid() == 0);
     if (lfd < 0)
         rt_refuse("cannot install the seccomp filter: %s", strerror(-lfd));
@@ -115,6 +155,7 @@ int main(int argc, char **argv)
     rt_app_setup(m, argc, argv, environ, &app);
     if (rt_resolve_init() < 0)
         rt_refuse("cannot open / and /proc/self");
+    prepare_policy(m);
 
     sigset_t mask, oldmask;
     sigemptyset(&mask);

@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "../core/policy.h"
 #include "util.h"
 
 #ifndef __NR_openat2
@@ -44,6 +45,8 @@ int gsc_ttable_build(const gsc_manifest *m, gsc_ttable *t, char *err, size_t err
         e->index = i;
         e->fd = -1;
         const char *path = m->trusted[i].path;
+        if (gsc_policy_is_container_file(path))
+            continue; /* Docker's own, never trusted: left "missing" (fd -1) */
         long fd = syscall(__NR_openat2, AT_FDCWD, path, &how, sizeof(how));
         if (fd < 0) {
             if (errno == ENOENT)

@@ -110,7 +110,16 @@ static void dump(const gsc_manifest *m)
     json_strs(m->allowed, m->nallowed);
     printf(",\"tmpfs\":");
     json_strs(m->tmpfs, m->ntmpfs);
-    printf("}\n");
+    printf(",\"symlinks\":[");
+    for (size_t i = 0; i < m->nsymlinks; i++) {
+        printf("%s[", i ? "," : "");
+        json_str(m->symlinks[i].path);
+        putchar(',');
+        json_str(m->symlinks[i].target);
+        putchar(']');
+    }
+    printf("],\"allow_no_landlock\":%d,\"has_container_config\":%d}\n",
+           m->allow_no_landlock, m->has_container_config);
 }
 
 int main(int argc, char **argv)

@@ -60,6 +60,10 @@ def c_view(m: Any) -> dict[str, Any]:
         ],
         "allowed": [_s(m.allowed[i]) for i in range(m.nallowed)],
         "tmpfs": [_s(m.tmpfs[i]) for i in range(m.ntmpfs)],
+        "symlinks": [(_s(m.symlinks[i].path), _s(m.symlinks[i].target))
+                     for i in range(m.nsymlinks)],
+        "allow_no_landlock": bool(m.allow_no_landlock),
+        "has_container_config": bool(m.has_container_config),
     }
 
 
@@ -89,6 +93,7 @@ def expected_view(doc: Mapping[str, Any]) -> dict[str, Any]:
     size = _size(sgx["enclave_size"]) if "enclave_size" in sgx else (
         1 << 40 if edmm else 256 << 20)
     cpu = sgx.get("cpu_features", {})
+    gsc = doc.get("gsc", {})
     return {
         "entrypoint": doc["libos"]["entrypoint"],
         "argv": loader.get("argv"),
@@ -116,6 +121,9 @@ def expected_view(doc: Mapping[str, Any]) -> dict[str, Any]:
             (m["path"] for m in fs.get("mounts", []) if m.get("type") == "tmpfs"),
             key=lambda p: p.encode(),
         ),
+        "symlinks": [(s["path"], s["target"]) for s in gsc.get("symlinks", [])],
+        "allow_no_landlock": gsc.get("insecure__allow_no_landlock", False),
+        "has_container_config": "container_config" in gsc,
     }
 
 
@@ -134,16 +142,29 @@ def _under(path: str, entry: str) -> bool:
     return entry == "/" or path == entry or path.startswith(entry + "/")
 
 
+CONTAINER_FILES = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
+
+
 def oracle_classify(
-    path: str, trusted: list[str], allowed: list[str], tmpfs: list[str]
+    path: str, trusted: list[str], allowed: list[str], tmpfs: list[str],
+    symlinks: list[str] = (),  # type: ignore[assignment]
 ) -> int:
+    if path in CONTAINER_FILES:
+        return 4  # Docker's per-container files: read-only, never trusted
     if path in trusted:
         return 1
     if any(_under(path, a) for a in [*allowed, *tmpfs]):
         return 2
-    if any(t != path and _under(t, path) for t in trusted):
+    if any(t != path and _under(t, path) for t in [*trusted, *symlinks]):
         return 3
     return 0
+
+
+def oracle_check(trusted: list[str], allowed: list[str], tmpfs: list[str],
+                 symlinks: list[str] = ()) -> bool:  # type: ignore[assignment]
+    """The launch check: nothing trusted or pinned lies in a writable place."""
+    return not any(_under(p, w) for p in [*trusted, *symlinks] if p not in CONTAINER_FILES
+                   for w in [*allowed, *tmpfs])
 
 
 # ---- strategies ----------------------------------------------------------------------
@@ -248,6 +269,19 @@ def manifest_docs(draw: st.DrawFn) -> dict[str, Any]:
         sgx["profile"] = {"enable": "all", "with_stack": True, "frequency": -7}
     if sgx:
         doc["sgx"] = sgx
+    gsc: dict[str, Any] = {}
+    if draw(st.booleans()):
+        gsc["container_config"] = draw(ANY_TEXT)
+    if draw(st.booleans()):
+        gsc["insecure__allow_no_landlock"] = draw(st.booleans())
+    links = draw(st.lists(PATH, max_size=3, unique=True))
+    trusted_set = set(trusted_paths)
+    links = [p for p in links if p not in trusted_set
+             and not any(t.startswith(p + "/") for t in trusted_set)]
+    if links or draw(st.booleans()):
+        gsc["symlinks"] = [{"path": p, "target": draw(ANY_TEXT.filter(bool))} for p in links]
+    if gsc:
+        doc["gsc"] = gsc
     if draw(st.booleans()):
         doc["sys"] = {
             "stack": {"size": "1M"},

@@ -92,7 +92,9 @@ def test_generated_under_sanitizers(checker: Path, tmp_path: Path, raw: dict[str
     f = tmp_path / "m.toml"
     f.write_bytes(data)
     view = expected_view(doc)
-    probes = [p for p, _ in view["trusted"]] + view["allowed"] + ["/", "/tmp", "/x/../y"]
+    probes = [p for p, _ in view["trusted"]] + view["allowed"] + ["/", "/tmp", "/x/../y",
+                                                                  "/etc/hosts"]
+    probes += [p for p, _ in view["symlinks"]]
     r = subprocess.run([str(checker), str(f), *probes], capture_output=True, env=SAN_ENV,
                        timeout=60)
     assert r.returncode == 0, (r.stdout + r.stderr).decode()[-3000:]
@@ -100,8 +102,9 @@ def test_generated_under_sanitizers(checker: Path, tmp_path: Path, raw: dict[str
     got = json.loads(out[0])
     got["env"] = [tuple(e) for e in got["env"]]
     got["trusted"] = [tuple(t) for t in got["trusted"]]
+    got["symlinks"] = [tuple(t) for t in got["symlinks"]]
     for key in ("use_cmdline_argv", "use_host_env", "edmm_enable", "debug", "use_exinfo",
-                "allow_all_but_log"):
+                "allow_all_but_log", "allow_no_landlock", "has_container_config"):
         got[key] = bool(got[key])
     got["env"] = [(n, v, bool(p)) for n, v, p in got["env"]]
     assert got == view
@@ -109,7 +112,8 @@ def test_generated_under_sanitizers(checker: Path, tmp_path: Path, raw: dict[str
     for line in out[1 : 1 + len(probes)]:
         cls, _, quoted = line.split(" ", 2)
         path = json.loads(quoted)
-        assert int(cls) == oracle_classify(path, trusted, view["allowed"], view["tmpfs"])
+        assert int(cls) == oracle_classify(path, trusted, view["allowed"], view["tmpfs"],
+                                           [p for p, _ in view["symlinks"]])
 
 
 @pytest.mark.slow
@@ -141,6 +145,9 @@ def test_fuzz_manifest_smoke(tmp_path: Path) -> None:
                 "trusted_files": [{"uri": f"file:/usr/lib/l{i}.so", "sha256": f"{i:064x}"}
                                   for i in range(5)],
                 "allowed_files": ["file:/tmp", "file:/usr/lib/l1.so"]},
+        "gsc": {"container_config": '{"Cmd":["app"]}', "insecure__allow_no_landlock": False,
+                "symlinks": [{"path": "/bin", "target": "usr/bin"},
+                             {"path": "/usr/lib/l.so", "target": "l1.so"}]},
         "sys": {"stack": {"size": "1M"}},
     }
     (seeds / "full").write_bytes(schema.render(full, "seed"))

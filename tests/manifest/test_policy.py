@@ -8,17 +8,19 @@ import pytest
 from gsc._native import ffi, lib
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from manifest_testlib import oracle_classify, oracle_normalise
+from manifest_testlib import oracle_check, oracle_classify, oracle_normalise
 
 from gsc.manifest import schema
 
-DENIED, TRUSTED, ALLOWED, TRUSTED_DIR = 0, 1, 2, 3
+DENIED, TRUSTED, ALLOWED, TRUSTED_DIR, ALLOWED_RO = 0, 1, 2, 3, 4
 
 
 class Parsed:
-    def __init__(self, trusted: list[str], allowed: list[str], tmpfs: list[str] = ()) -> None:  # type: ignore[assignment]
+    def __init__(self, trusted: list[str], allowed: list[str], tmpfs: list[str] = (),  # type: ignore[assignment]
+                 symlinks: list[str] = ()) -> None:  # type: ignore[assignment]
         doc: dict[str, Any] = {
             "libos": {"entrypoint": "/bin/sh"},
+            "gsc": {"symlinks": [{"path": p, "target": "t"} for p in symlinks]},
             "sgx": {
                 "trusted_files": [{"uri": "file:" + p, "sha256": "00" * 32} for p in trusted],
                 "allowed_files": ["file:" + p for p in allowed],
@@ -40,6 +42,13 @@ class Parsed:
             assert out[0] == ffi.NULL
         return int(c)
 
+    def check(self) -> str | None:
+        """None when the launch check passes, else its message."""
+        err = ffi.new("char[2200]")
+        if lib.gsc_policy_check(self.m, err, 2200) == 0:
+            return None
+        return ffi.string(err).decode()
+
     def __del__(self) -> None:
         lib.gsc_manifest_free(self.m)
 
@@ -54,9 +63,11 @@ def normalise(path: str, size: int = 4096) -> str | None:
 @pytest.fixture(scope="module")
 def pol() -> Parsed:
     return Parsed(
-        trusted=["/usr/bin/python3", "/usr/lib/x/libc.so", "/etc/passwd", "/app/data/model.bin"],
-        allowed=["/app/data", "/dev/null", "/tmp"],
+        trusted=["/usr/bin/python3", "/usr/lib/x/libc.so", "/etc/passwd", "/app/data/model.bin",
+                 "/etc/hostname"],
+        allowed=["/app/data", "/dev/null", "/tmp", "/etc/resolv.conf"],
         tmpfs=["/run"],
+        symlinks=["/lib64/ld.so", "/opt/x/y/link"],
     )
 
 
@@ -91,6 +102,18 @@ def pol() -> Parsed:
         ("/app/data", ALLOWED),
         ("/app/data/other", ALLOWED),
         ("/app", TRUSTED_DIR),
+        # Docker's per-container files: read-only, whatever the manifest says
+        ("/etc/hostname", ALLOWED_RO),  # listed as trusted
+        ("/etc/resolv.conf", ALLOWED_RO),  # listed as allowed
+        ("/etc/hosts", ALLOWED_RO),  # not listed
+        ("/etc/hosts.allow", DENIED),
+        ("/etc/host", DENIED),
+        # ancestors of pinned symlinks may be listed; the symlink itself is not a file
+        ("/lib64", TRUSTED_DIR),
+        ("/opt", TRUSTED_DIR),
+        ("/opt/x/y", TRUSTED_DIR),
+        ("/lib64/ld.so", DENIED),
+        ("/opt/x/y/link/z", DENIED),
         # not normalised: refused outright (fail closed), the caller must normalise first
         ("/tmp/../etc/shadow", DENIED),
         ("/tmp/./x", DENIED),
@@ -126,6 +149,23 @@ def test_has_trusted_under(pol: Parsed) -> None:
     assert f("/") == 1
     assert f("/usr/bin/python") == 0
     assert f("not/normal") == 1  # fail closed
+    assert f("/opt/x") == 1  # above a pinned symlink
+    assert f("/lib64/ld.so") == 1  # a pinned symlink
+
+
+def test_launch_check(pol: Parsed) -> None:
+    assert pol.check() == ("trusted file /app/data/model.bin lies in the allowed path /app/data "
+                           "(a writable place cannot hold trusted files)")
+    assert Parsed(trusted=["/usr/bin/x"], allowed=["/tmp", "/usr/binx"]).check() is None
+    assert "lies in the allowed path /" in (Parsed(trusted=["/a"], allowed=["/"]).check() or "")
+    assert Parsed(trusted=["/a/b"], allowed=["/a/b"]).check() is not None
+    assert "tmpfs mount /run" in (Parsed(trusted=["/run/x/y"], allowed=[], tmpfs=["/run"]).check()
+                                  or "")
+    assert "pinned symlink /tmp/l" in (Parsed(trusted=[], allowed=["/tmp"],
+                                              symlinks=["/tmp/l"]).check() or "")
+    # Docker's files are never trusted: an old manifest trusting /etc/hosts under an
+    # allowed /etc is not refused for it
+    assert Parsed(trusted=["/etc/hosts"], allowed=["/etc"]).check() is None
 
 
 def test_empty_manifest_denies_everything() -> None:
@@ -142,7 +182,8 @@ def test_allowed_root_allows_everything_but_trusted() -> None:
 
 
 SEG = st.sampled_from(["a", "b", "ab", "a.b", "a-", "é"])
-NPATH = st.lists(SEG, min_size=0, max_size=4).map(lambda s: "/" + "/".join(s))
+NPATH = st.lists(st.one_of(SEG, st.sampled_from(["etc", "hosts"])), min_size=0,
+                 max_size=4).map(lambda s: "/" + "/".join(s))
 
 
 @settings(max_examples=300, deadline=None)
@@ -151,13 +192,19 @@ NPATH = st.lists(SEG, min_size=0, max_size=4).map(lambda s: "/" + "/".join(s))
     st.lists(NPATH, max_size=3, unique=True),
     st.lists(NPATH, max_size=2, unique=True),
     st.lists(NPATH, min_size=1, max_size=10),
+    st.lists(NPATH.filter(lambda p: p != "/"), max_size=3, unique=True),
 )
 def test_classify_matches_oracle(
-    trusted: list[str], allowed: list[str], tmpfs: list[str], paths: list[str]
+    trusted: list[str], allowed: list[str], tmpfs: list[str], paths: list[str],
+    symlinks: list[str],
 ) -> None:
-    p = Parsed(trusted=trusted, allowed=allowed, tmpfs=tmpfs)
-    for path in paths + trusted + allowed:
-        assert p.classify(path) == oracle_classify(path, trusted, allowed, tmpfs), path
+    symlinks = [s for s in symlinks
+                if s not in trusted and not any(t.startswith(s + "/") for t in trusted)]
+    p = Parsed(trusted=trusted, allowed=allowed, tmpfs=tmpfs, symlinks=symlinks)
+    for path in paths + trusted + allowed + symlinks:
+        assert p.classify(path) == oracle_classify(path, trusted, allowed, tmpfs,
+                                                   symlinks), path
+    assert (p.check() is None) == oracle_check(trusted, allowed, tmpfs, symlinks)
 
 
 @settings(max_examples=500, deadline=None)

@@ -168,6 +168,33 @@ BAD: dict[str, bytes] = {
     "dotted-segment-honoured": _with(EP, '"sgx.debug" = true'),
     "garbage-after-value": _with(EP, "sgx.debug = false false"),
     "comment-after-value": _with(EP, "sgx.debug = false # no"),
+    "symlinks-string": _with("gsc.symlinks = [", '  "/etc/x",', "]", EP),
+    "symlinks-not-array": _with('gsc.symlinks = "/etc/x"', EP),
+    "symlink-missing-target": _with("gsc.symlinks = [", '  { path = "/a" },', "]", EP),
+    "symlink-extra-key": _with("gsc.symlinks = [",
+                               '  { kind = "x", path = "/a", target = "b" },', "]", EP),
+    "symlink-relative-path": _with("gsc.symlinks = [", '  { path = "a", target = "b" },', "]", EP),
+    "symlink-dotdot-path": _with("gsc.symlinks = [",
+                                 '  { path = "/a/../b", target = "b" },', "]", EP),
+    "symlink-root": _with("gsc.symlinks = [", '  { path = "/", target = "b" },', "]", EP),
+    "symlink-empty-target": _with("gsc.symlinks = [", '  { path = "/a", target = "" },', "]", EP),
+    "symlink-long-target": _with("gsc.symlinks = [",
+                                 '  { path = "/a", target = "' + "t" * 4096 + '" },', "]", EP),
+    "symlink-int-target": _with("gsc.symlinks = [", '  { path = "/a", target = 1 },', "]", EP),
+    "symlinks-unsorted": _with("gsc.symlinks = [", '  { path = "/b", target = "x" },',
+                               '  { path = "/a", target = "x" },', "]", EP),
+    "symlinks-duplicate": _with("gsc.symlinks = [", '  { path = "/a", target = "x" },',
+                                '  { path = "/a", target = "y" },', "]", EP),
+    "symlink-is-trusted": _with("gsc.symlinks = [", '  { path = "/bin/sh", target = "x" },',
+                                "]", EP, "sgx.trusted_files = [",
+                                f'  {{ sha256 = "{SHA}", uri = "file:/bin/sh" }},', "]"),
+    "symlink-above-trusted": _with("gsc.symlinks = [", '  { path = "/bin", target = "x" },',
+                                   "]", EP, "sgx.trusted_files = [",
+                                   f'  {{ sha256 = "{SHA}", uri = "file:/bin/sh" }},', "]"),
+    "container-config-table": _with("gsc.container_config.a = 1", EP),
+    "container-config-bool": _with("gsc.container_config = true", EP),
+    "no-landlock-string": _with('gsc.insecure__allow_no_landlock = "yes"', EP),
+    "gsc-unknown": _with("gsc.frobnicate = true", EP),
 }
 
 
@@ -193,6 +220,52 @@ def test_refused_by_both(name: str) -> None:
     # format errors name the line; schema errors (on canonical input) name the key
     if not canonical.is_canonical(data):
         assert re.match(r"case\.toml: (line [0-9]+: )?\S", exc.value.message)
+
+
+def test_gsc_keys_are_read_by_both() -> None:
+    data = _with(
+        'gsc.container_config = "{\\"Cmd\\":[\\"sh\\"]}"',
+        "gsc.insecure__allow_no_landlock = true",
+        "gsc.symlinks = [",
+        '  { path = "/bin", target = "usr/bin" },',
+        '  { path = "/bin-x", target = "/tmp/\\"odd\\" target" },',
+        '  { path = "/usr/bin/python3", target = "python3.11" },',
+        "]",
+        EP.replace("/bin/sh", "/usr/bin/sh"),
+        "sgx.trusted_files = [",
+        f'  {{ sha256 = "{SHA}", uri = "file:/bin-y/sh" }},',
+        f'  {{ sha256 = "{SHA}", uri = "file:/bin0/sh" }},',
+        f'  {{ sha256 = "{SHA}", uri = "file:/usr/bin/python3.11" }},',
+        "]",
+    )
+    view, err = c_parse(data)
+    assert err == "" and view is not None, err
+    assert view["symlinks"] == [("/bin", "usr/bin"), ("/bin-x", '/tmp/"odd" target'),
+                                ("/usr/bin/python3", "python3.11")]
+    assert view["allow_no_landlock"] is True and view["has_container_config"] is True
+    doc = schema.load(data, "m")
+    assert doc["gsc"]["container_config"] == '{"Cmd":["sh"]}'
+    assert doc["gsc"]["symlinks"][0] == {"path": "/bin", "target": "usr/bin"}
+    # the default: no pins, Landlock required
+    view, err = c_parse(GOOD)
+    assert view is not None and view["symlinks"] == [] and view["allow_no_landlock"] is False
+
+
+def test_symlink_clash_names_the_path() -> None:
+    _, err = c_parse(BAD["symlink-above-trusted"])
+    assert err == "line 2: gsc.symlinks: /bin is a trusted file or above one", err
+    with pytest.raises(InputError, match=r"^m: gsc.symlinks\[0\].path: '/bin' is a trusted"):
+        schema.load(BAD["symlink-above-trusted"], "m")
+
+
+def test_canonicalise_sorts_symlinks() -> None:
+    doc = {"libos": {"entrypoint": "/bin/sh"},
+           "gsc": {"symlinks": [{"path": "/z", "target": "a"}, {"path": "/a", "target": "z"},
+                                {"path": "/z", "target": "a"}]}}
+    data = schema.render(doc, "m")
+    assert data.index(b'"/a"') < data.index(b'"/z"') and data.count(b'"/z"') == 1
+    view, err = c_parse(data)
+    assert view is not None and view["symlinks"] == [("/a", "z"), ("/z", "a")], err
 
 
 def test_python_messages_name_line_and_key() -> None:

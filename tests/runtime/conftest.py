@@ -3,9 +3,12 @@ vectors, and a factory of signed bundles in temp directories."""
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,20 @@ from rt_bundle import (
     elf_closure,
     shared_dir,
 )
+
+
+@pytest.fixture
+def tmp_path(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """A private directory per test, outside pytest's shared /tmp/pytest-of-USER: the
+    runtime pins the symlinks of every directory above a trusted file at launch, and
+    /tmp/pytest-of-USER/pytest-current is retargeted whenever any pytest session on the
+    machine starts (a real namespace change, which the runtime rightly refuses)."""
+    base = Path(os.environ.get("GSC_RT_TMP", "/var/tmp")) / f"gsc-rt-{os.getuid()}-{os.getpid()}"
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    name = "".join(c if c.isalnum() else "_" for c in request.node.name)[:40]
+    d = Path(tempfile.mkdtemp(prefix=name + "-", dir=base))
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

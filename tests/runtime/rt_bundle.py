@@ -82,6 +82,13 @@ class Bundle:
         return self.gsc / "gsc-runtime"
 
     def write(self) -> Bundle:
+        """Pins the current symlinks of the trusted directories (as gsc build does for an
+        image) unless the manifest already says which (gsc.symlinks)."""
+        if "symlinks" not in self.manifest.get("gsc", {}):
+            trusted = [t["uri"][5:] for t in self.manifest["sgx"].get("trusted_files", [])]
+            links = pinned_symlinks(trusted)
+            if links:
+                self.manifest.setdefault("gsc", {})["symlinks"] = links
         self.gsc.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(self.runtime_src, self.exe)
         os.chmod(self.exe, 0o755)
@@ -96,6 +103,41 @@ class Bundle:
         return subprocess.run([str(self.exe), *args], capture_output=True, text=True,
                               env=dict(env) if env is not None else {"HOST_VAR": "host"},
                               timeout=timeout, cwd=cwd or str(self.root), check=False, **kw)
+
+
+CONTAINER_FILES = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
+
+
+def trusted_dirs(paths: Iterable[str]) -> set[str]:
+    """Every strict ancestor of the given absolute paths (Docker's per-container files,
+    never trusted, excluded)."""
+    out: set[str] = set()
+    for p in paths:
+        if p in CONTAINER_FILES:
+            continue
+        d = os.path.dirname(p)
+        while d not in out:
+            out.add(d)
+            if d == "/":
+                break
+            d = os.path.dirname(d)
+    return out
+
+
+def pinned_symlinks(trusted: Iterable[str]) -> list[dict[str, str]]:
+    """gsc.symlinks for the host tree: every symlink in a trusted directory, with its
+    target (the namespace rule of docs/runtime.md)."""
+    out = []
+    for d in sorted(trusted_dirs(trusted)):
+        try:
+            entries = list(os.scandir(d))
+        except OSError:
+            continue
+        for e in entries:
+            path = os.path.join(d, e.name)
+            if e.is_symlink() and path not in CONTAINER_FILES:
+                out.append({"path": path, "target": os.readlink(path)})
+    return sorted(out, key=lambda x: x["path"].encode())
 
 
 def manifest_bytes(doc: Mapping[str, Any]) -> bytes:

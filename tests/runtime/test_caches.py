@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rt_bundle import MakeBundle
@@ -22,10 +23,13 @@ needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="changes uid: needs ro
 
 
 @pytest.fixture
-def public(tmp_path: Path) -> Iterator[dict[str, str]]:
+def public(tmp_path: Path) -> Iterator[dict[str, Any]]:
     """A directory every user may enter (pytest's tmp_path is 0700) holding the probe, a
-    file only root may read and one anybody may read."""
-    d = Path(tempfile.mkdtemp(prefix="gsc-caches-", dir="/tmp"))
+    file only root may read and one anybody may read. The two files are allowed one by
+    one: a trusted file (the probe) never lies in an allowed directory (the runtime
+    refuses such a manifest). Not in /tmp: its symlinks would be pinned and other jobs
+    change them."""
+    d = Path(tempfile.mkdtemp(prefix="gsc-caches-", dir="/var/tmp"))
     try:
         d.chmod(0o755)
         probe = d / "probe"
@@ -39,18 +43,18 @@ def public(tmp_path: Path) -> Iterator[dict[str, str]]:
         pub.write_text("public\n")
         pub.chmod(0o644)
         yield {"dir": str(d), "probe": str(probe), "rootonly": str(rootonly),
-               "public": str(pub)}
+               "public": str(pub), "files": [str(rootonly), str(pub)]}
     finally:
         shutil.rmtree(d, ignore_errors=True)
 
 
 @needs_root
-def test_setuid_is_observed(make_bundle: MakeBundle, public: dict[str, str]) -> None:
+def test_setuid_is_observed(make_bundle: MakeBundle, public: dict[str, Any]) -> None:
     """Opens are made with the caller's credentials as they are at each call: a root app
     that drops to uid 1000 between two opens gets the second made as uid 1000."""
     ro, pub = public["rootonly"], public["public"]
     cmds = [f"open {ro}", f"open {pub}", "setuid 1000", f"open {pub}", f"open {ro}"]
-    out = run_probe(make_bundle, public["probe"], cmds, allowed=[public["dir"]],
+    out = run_probe(make_bundle, public["probe"], cmds, allowed=public["files"],
                     trusted=[public["probe"]])
     assert out[f"open {ro}"] == "EACCES", out       # the last one, as uid 1000
     assert out[f"open {pub}"] == "OK", out
@@ -58,13 +62,13 @@ def test_setuid_is_observed(make_bundle: MakeBundle, public: dict[str, str]) -> 
 
 
 @needs_root
-def test_per_thread_credentials(make_bundle: MakeBundle, public: dict[str, str]) -> None:
+def test_per_thread_credentials(make_bundle: MakeBundle, public: dict[str, Any]) -> None:
     """Credentials are per thread in Linux: a thread that drops its own (raw setresuid)
     opens as uid 1000 while the main thread stays root, before and after."""
     ro, pub = public["rootonly"], public["public"]
     cmds = [f"open {ro}", f"thread-open-as 1000 {ro}", f"thread-open-as 1000 {pub}",
             f"open {pub}", f"open {ro}"]
-    out = run_probe(make_bundle, public["probe"], cmds, allowed=[public["dir"]],
+    out = run_probe(make_bundle, public["probe"], cmds, allowed=public["files"],
                     trusted=[public["probe"]])
     assert out[f"thread-open-as 1000 {ro}"] == "EACCES", out
     assert out[f"thread-open-as 1000 {pub}"] == "OK", out
@@ -73,7 +77,7 @@ def test_per_thread_credentials(make_bundle: MakeBundle, public: dict[str, str])
 
 @needs_root
 def test_exec_from_a_thread_takes_the_leaders_tid(make_bundle: MakeBundle,
-                                                  public: dict[str, str]) -> None:
+                                                  public: dict[str, Any]) -> None:
     """execve from a thread other than the leader gives the new program the leader's tid,
     with the exec'ing thread's credentials. The leader keeps opening files (as root) up
     to the exec, so its credentials are looked up right then: none of that may be used
@@ -81,7 +85,7 @@ def test_exec_from_a_thread_takes_the_leaders_tid(make_bundle: MakeBundle,
     ro, pub, probe = public["rootonly"], public["public"], public["probe"]
     for _ in range(5):
         cmd = f"thread-exec-as 1000 {probe} {ro} {pub}"
-        out = run_probe(make_bundle, probe, [cmd], allowed=[public["dir"]], trusted=[probe])
+        out = run_probe(make_bundle, probe, [cmd], allowed=public["files"], trusted=[probe])
         assert cmd not in out, out                   # the exec succeeded
         assert out[f"open {ro}"] == "EACCES", out
 
