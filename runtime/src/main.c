@@ -20,6 +20,7 @@
 
 #include "appsetup.h"
 #include "filter.h"
+#include "landlock_state.h"
 #include "launch.h"
 #include "log.h"
 #include "resolve.h"
@@ -91,7 +92,7 @@ static __attribute__((noreturn)) void child(const gsc_manifest *m, const rt_app 
     sigprocmask(SIG_SETMASK, oldmask, NULL);
     if (m->start_dir && chdir(m->start_dir) < 0)
         rt_refuse("cannot change to fs.start_dir %s: %s", m->start_dir, strerror(errno));
-    int lfd = rt_install_filter(sup, geteuid() == 0);
+    int lfd = rt_install_filter(sup, geteuid() == 0, gsc_landlock_active);
     if (lfd < 0)
         rt_refuse("cannot install the seccomp filter: %s", strerror(-lfd));
     if (send_fd(sock, lfd) < 0)
