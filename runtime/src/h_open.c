@@ -45,6 +45,9 @@ static int is_write(int flags)
 static void do_open(call *c, int dirfd, uint64_t path_addr, int flags, mode_t mode,
                     uint64_t rflags, const char *what)
 {
+    /* As the kernel does: O_PATH ignores every other flag but these. */
+    if (flags & O_PATH)
+        flags &= O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
     char path[PATH_MAX];
     int e = rt_read_str(c, path_addr, path, sizeof(path));
     if (e < 0)
@@ -75,7 +78,7 @@ again:
     }
     const gsc_trusted_file *t;
     enum gsc_policy_class k = rt_classify(c->m, &r, &t);
-    int fd = -1, err = 0;
+    int fd = -1, err = 0, cont = 0;
     const char *note = "";
 
     if (k == GSC_PATH_DENIED) {
@@ -128,16 +131,21 @@ again:
     } else if (err == 0 && r.is_link) {
         /* Final symlink not followed (O_NOFOLLOW): only O_PATH can open it. */
         if (flags & O_PATH) {
-            fd = r.fd;
-            r.fd = -1;
+            cont = 1;
+            note = "O_PATH";
         } else {
             err = -ELOOP;
         }
     } else if (err == 0 && creating && (flags & O_EXCL)) {
         err = -EEXIST;
     } else if (err == 0 && (flags & O_PATH)) {
-        fd = r.fd; /* a handle without read or write access */
-        r.fd = -1;
+        /* A handle without read or write access. The kernel cannot take one through
+         * SECCOMP_IOCTL_NOTIF_ADDFD (fget() refuses O_PATH files: EBADF), so the app opens
+         * it itself. Should a racing thread retarget the path meanwhile, what it gets is a
+         * handle that reads nothing, allows what stat() allows natively anyway, and leads
+         * back to this policy (or the kernel's Landlock domain) for any open or exec
+         * through it (/proc/self/fd/N, dirfd, execveat). */
+        cont = 1;
         note = "O_PATH";
     } else if (err == 0 && k == GSC_PATH_TRUSTED) {
         if (is_write(flags)) {
@@ -196,6 +204,14 @@ again:
         }
     }
     rt_creds_leave(c);
+    if (err == 0 && cont) {
+        LOG_DEBUG("policy: %s %s (%s, %s): allowed (pid %d)", what, r.path, rt_class_name(k),
+                  note, (int)c->tid);
+        rt_resolved_close(&r);
+        if (rt_still_valid(c))
+            rt_respond(c, 0, 1);
+        return;
+    }
     if (err == 0 && fd >= 0) {
         LOG_DEBUG("policy: %s %s (%s%s%s): allowed (pid %d)", what, r.path, rt_class_name(k),
                   note[0] ? ", " : "", note, (int)c->tid);

@@ -115,6 +115,10 @@ int rt_supervise(const gsc_manifest *m, int notify_fd, int sigfd, pid_t app)
             while (read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
                 if (si.ssi_signo == SIGCHLD)
                     continue;
+                /* Raised by ourselves (a write to a closed pipe on our stderr ...): ours. */
+                if ((si.ssi_code == SI_USER || si.ssi_code == SI_TKILL) &&
+                    (pid_t)si.ssi_pid == getpid())
+                    continue;
                 LOG_DEBUG("forwarding signal %u to pid %d", si.ssi_signo, (int)app);
                 kill(app, (int)si.ssi_signo);
             }
