@@ -63,6 +63,8 @@ const rt_callspec *rt_call_lookup(int nr);
 void rt_h_open(call *c, const rt_callspec *s, const uint64_t *a);
 void rt_h_modify(call *c, const rt_callspec *s, const uint64_t *a);
 void rt_h_exec(call *c, const rt_callspec *s, const uint64_t *a);
+/* Answer the execs waiting for the verifier, if it got far enough. */
+void rt_exec_flush(int nfd, const gsc_manifest *m);
 void rt_h_creds(call *c, const rt_callspec *s, const uint64_t *a);
 void rt_h_mmap(call *c, const rt_callspec *s, const uint64_t *a);
 void rt_h_connect(call *c, const rt_callspec *s, const uint64_t *a);

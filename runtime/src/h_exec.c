@@ -9,14 +9,78 @@
 #include "decide.h"
 #include "creds.h"
 #include "exec.h"
+#include "landlock_state.h"
 #include "log.h"
+#include "phase.h"
+#include "ratelog.h"
+
+/* Execs waiting for the verifier (Landlock mode): answered by rt_exec_flush. */
+#define MAX_DEFERRED 256
+static uint64_t deferred[MAX_DEFERRED];
+static pid_t deferred_tid[MAX_DEFERRED];
+static size_t ndeferred;
+static int first_exec_done;
+
+/* With Landlock, the kernel only lets the app execute trusted files that had an x bit at
+ * launch; the exec may be CONTINUEd once every such file is verified (the verifier's
+ * executables pass): whatever path a racing thread substitutes, the kernel runs a verified
+ * trusted file. Until then the reply waits; after a failure, later execs are refused. */
+static void answer_later_exec(call *c, const char *what)
+{
+    int st = rt_phase_exec_state();
+    if (st < 0) {
+        LOG_ERR("policy: denied %s (pid %d): a trusted executable failed verification",
+                what, (int)c->tid);
+        return rt_respond(c, -EACCES, 0);
+    }
+    if (st > 0)
+        return rt_respond(c, 0, 1);
+    if (ndeferred == MAX_DEFERRED) {
+        LOG_ERR("policy: denied %s (pid %d): too many execs waiting for verification", what,
+                (int)c->tid);
+        return rt_respond(c, -EAGAIN, 0);
+    }
+    LOG_TRACE("exec of pid %d waits for the verifier", (int)c->tid);
+    deferred_tid[ndeferred] = c->tid;
+    deferred[ndeferred++] = c->id;
+    c->answered = 1;
+}
+
+void rt_exec_flush(int nfd, const gsc_manifest *m)
+{
+    int st = rt_phase_exec_state();
+    if (st == 0)
+        return;
+    for (size_t i = 0; i < ndeferred; i++) {
+        call c;
+        rt_call_init(&c, m, nfd, deferred[i], deferred_tid[i]);
+        if (!rt_still_valid(&c))
+            continue;
+        if (st < 0)
+            LOG_ERR("policy: denied exec (pid %d): a trusted executable failed verification",
+                    (int)c.tid);
+        rt_respond(&c, st > 0 ? 0 : -EACCES, st > 0);
+    }
+    ndeferred = 0;
+}
 
 static void do_exec(call *c, int dirfd, uint64_t path_addr, int atflags, const char *what)
 {
+    int first = !first_exec_done;
+    first_exec_done = 1;
+    /* The first exec is the runtime's own single-threaded child running the entrypoint:
+     * checked and continued (nothing can race it). */
+    int later_ll = gsc_landlock_active && !first && !c->m->allow_all_but_log;
     char path[PATH_MAX];
     int e = rt_read_str(c, path_addr, path, sizeof(path));
-    if (e < 0)
+    if (e < 0) {
+        /* Cannot inspect (say, a process that dropped privileges): Landlock decides. */
+        if (later_ll && e == -EACCES && rt_still_valid(c)) {
+            rt_creds_exec(c->tid, c->tgid);
+            return answer_later_exec(c, what);
+        }
         return rt_read_failed(c, e);
+    }
     e = rt_creds_load(c, 0);
     if (!rt_still_valid(c))
         return;
@@ -36,7 +100,8 @@ static void do_exec(call *c, int dirfd, uint64_t path_addr, int atflags, const c
         if (e == -ENOENT)
             LOG_DEBUG("policy: %s %s: %s (pid %d)", what, path, strerror(ENOENT), (int)c->tid);
         else
-            LOG_ERR("policy: denied %s (pid %d): %s", what, (int)c->tid, why);
+            rt_log(rt_first_denial(path) ? GSC_LOG_ERROR : GSC_LOG_DEBUG,
+                   "policy: denied %s (pid %d): %s", what, (int)c->tid, why);
         return rt_respond(c, e, 0);
     }
     LOG_DEBUG("policy: %s %s: allowed (pid %d)", what, path, (int)c->tid);
@@ -45,8 +110,11 @@ static void do_exec(call *c, int dirfd, uint64_t path_addr, int atflags, const c
     rt_creds_exec(c->tid, c->tgid);
     /* The kernel re-reads the path from the app's memory after we answer: see
      * docs/runtime.md ("residual races"). */
-    if (rt_still_valid(c))
-        rt_respond(c, 0, 1);
+    if (!rt_still_valid(c))
+        return;
+    if (later_ll)
+        return answer_later_exec(c, what);
+    rt_respond(c, 0, 1);
 }
 
 

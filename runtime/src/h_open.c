@@ -13,6 +13,7 @@
 #include "decide.h"
 #include "creds.h"
 #include "log.h"
+#include "phase.h"
 #include "ratelog.h"
 #include "resolve.h"
 #include "trust.h"
@@ -42,9 +43,61 @@ static int is_write(int flags)
     return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) || is_tmpfile(flags);
 }
 
+/* Phase 2: the kernel answered; say what it (probably) refused, cheaply and rate-limited:
+ * the literal path (joined to the app's cwd or dirfd) is classified, and only what looks
+ * denied is resolved for real. Best effort: the app may have changed the string since. */
+static void log_after_continue(call *c, int dirfd, uint64_t path_addr)
+{
+    char path[PATH_MAX], full[PATH_MAX], norm[PATH_MAX];
+    if (rt_read_str(c, path_addr, path, sizeof(path)) < 0)
+        return;
+    if (path[0] == '/') {
+        snprintf(full, sizeof(full), "%s", path);
+    } else {
+        char link[64], base[PATH_MAX];
+        if (dirfd == AT_FDCWD)
+            snprintf(link, sizeof(link), "/proc/%d/cwd", (int)c->tid);
+        else
+            snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int)c->tid, dirfd);
+        ssize_t n = readlink(link, base, sizeof(base) - 1);
+        if (n <= 0)
+            return;
+        base[n] = 0;
+        if ((size_t)snprintf(full, sizeof(full), "%s/%s", base, path) >= sizeof(full))
+            return;
+    }
+    const gsc_trusted_file *t;
+    if (gsc_path_normalise(full, norm, sizeof(norm)) != 0 ||
+        gsc_policy_classify(c->m, norm, &t) != GSC_PATH_DENIED)
+        return;
+    /* Symlinks may lead somewhere allowed: resolve (as the kernel did) before saying so. */
+    int fd = open(norm, O_PATH | O_CLOEXEC);
+    if (fd < 0)
+        return; /* absent: the app got ENOENT */
+    rt_resolved r;
+    memset(&r, 0, sizeof(r));
+    char p[64];
+    snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(p, r.path, sizeof(r.path) - 1);
+    struct stat st;
+    int isdir = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode);
+    close(fd);
+    if (n <= 0)
+        return;
+    r.path[n] = 0;
+    if (rt_classify(c->m, &r, &t) == GSC_PATH_DENIED && !isdir)
+        rt_deny_log(c, "open", r.path, "not a trusted or allowed file");
+}
+
 static void do_open(call *c, int dirfd, uint64_t path_addr, int flags, mode_t mode,
                     uint64_t rflags, const char *what)
 {
+    if (rt_phase() == 2) {
+        rt_respond(c, 0, 1);
+        if (gsc_rt_log_level >= GSC_LOG_ERROR)
+            log_after_continue(c, dirfd, path_addr);
+        return;
+    }
     /* As the kernel does: O_PATH ignores every other flag but these. */
     if (flags & O_PATH)
         flags &= O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
@@ -161,6 +214,8 @@ again:
                                        (known_reg ? fl : O_NONBLOCK), 0)) < 0) {
                 err = fd;
             } else if ((e = rt_trust_verify(t, fd)) < 0) {
+                if (e == -EPERM)
+                    rt_phase_failure(t);
                 if (e == -EPERM)
                     LOG_ERR("policy: trusted file %s: SHA-256 mismatch, refusing (EPERM) "
                             "(pid %d)", r.path, (int)c->tid);

@@ -23,9 +23,11 @@
 #include "landlock_state.h"
 #include "launch.h"
 #include "log.h"
+#include "phase.h"
 #include "resolve.h"
 #include "supervisor.h"
 #include "trust.h"
+#include "ttable.h"
 
 extern char **environ;
 
@@ -123,6 +125,10 @@ int main(int argc, char **argv)
     const gsc_manifest *m = &L.manifest;
 
     rt_trust_init(m);
+    static gsc_ttable table;
+    char tterr[PATH_MAX + 128];
+    if (gsc_ttable_build(m, &table, tterr, sizeof(tterr)) != 0)
+        rt_refuse("%s", tterr);
     rt_app app;
     rt_app_setup(m, argc, argv, environ, &app);
     if (rt_resolve_init() < 0)
@@ -175,5 +181,7 @@ int main(int argc, char **argv)
         return WIFEXITED(st) ? WEXITSTATUS(st) : 126;
     }
     LOG_DEBUG("supervising pid %d (%s)", (int)pid, m->entrypoint);
-    return rt_supervise(m, nfd, sigfd, pid);
+    /* After the fork and with every signal blocked: the thread inherits the mask. */
+    int vfd = rt_phase_start(m, &table);
+    return rt_supervise(m, nfd, sigfd, vfd, pid);
 }

@@ -20,6 +20,7 @@
 #include "creds.h"
 #include "log.h"
 #include "notif.h"
+#include "phase.h"
 #include "util.h"
 
 #ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
@@ -68,7 +69,7 @@ static int status_code(int st)
     return 1;
 }
 
-int rt_supervise(const gsc_manifest *m, int notify_fd, int sigfd, pid_t app)
+int rt_supervise(const gsc_manifest *m, int notify_fd, int sigfd, int verifier_fd, pid_t app)
 {
     rt_creds_init();
     dispatch_init();
@@ -91,24 +92,32 @@ int rt_supervise(const gsc_manifest *m, int notify_fd, int sigfd, pid_t app)
 
     int app_status = -1;
     while (app_status < 0) {
-        struct pollfd pfd[2] = {{.fd = sigfd, .events = POLLIN},
+        struct pollfd pfd[3] = {{.fd = sigfd, .events = POLLIN},
+                                {.fd = verifier_fd, .events = POLLIN},
                                 {.fd = notify_fd, .events = POLLIN}};
-        int r = poll(pfd, notify_fd >= 0 ? 2 : 1, -1);
+        int r = poll(pfd, notify_fd >= 0 ? 3 : 2, -1);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
             LOG_ERR("poll: %s", strerror(errno));
             break;
         }
-        if (notify_fd >= 0 && (pfd[1].revents & POLLIN)) {
+        if (notify_fd >= 0 && (pfd[2].revents & POLLIN)) {
             memset(req, 0, reqsize);
             if (ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_RECV, req) == 0)
                 handle(m, notify_fd, req);
             else if (errno != EINTR && errno != ENOENT)
                 LOG_WARN("seccomp receive: %s", strerror(errno));
-        } else if (notify_fd >= 0 && (pfd[1].revents & (POLLHUP | POLLERR | POLLNVAL))) {
+        } else if (notify_fd >= 0 && (pfd[2].revents & (POLLHUP | POLLERR | POLLNVAL))) {
             close(notify_fd); /* no filtered task is left */
             notify_fd = -1;
+        }
+        if (pfd[1].revents & POLLIN) {
+            uint64_t v;
+            if (read(verifier_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+                LOG_TRACE("verifier eventfd: %s", strerror(errno));
+            if (notify_fd >= 0)
+                rt_exec_flush(notify_fd, m);
         }
         if (pfd[0].revents & POLLIN) {
             struct signalfd_siginfo si;
