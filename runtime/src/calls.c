@@ -1,6 +1,7 @@
 #include "calls.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 
@@ -39,6 +40,11 @@ const rt_callspec rt_calls[] = {
     OPEN(__NR_open), OPEN(__NR_openat), OPEN(__NR_openat2), OPEN(__NR_creat),
     /* Execs: the program and its interpreters must be verified trusted files. */
     EXEC(__NR_execve), EXEC(__NR_execveat),
+    /* Executable file mappings: only verified trusted files (anonymous ones run natively). */
+    {__NR_mmap, "mmap", RT_NOTIFY, 0, rt_h_mmap, 0, 0, 2, 3, PROT_EXEC, MAP_ANONYMOUS, {0}},
+    {__NR_mprotect, "mprotect", RT_NOTIFY, 0, rt_h_mmap, 0, 0, 2, -1, PROT_EXEC, 0, {0}},
+    {__NR_pkey_mprotect, "pkey_mprotect", RT_NOTIFY, 0, rt_h_mmap, 0, 0, 2, -1, PROT_EXEC, 0,
+     {0}},
     /* Credential changes: the root supervisor's caches (credentials, memory descriptors). */
     CRED(__NR_setuid), CRED(__NR_setgid), CRED(__NR_setreuid), CRED(__NR_setregid),
     CRED(__NR_setresuid), CRED(__NR_setresgid), CRED(__NR_setfsuid), CRED(__NR_setfsgid),

@@ -380,13 +380,8 @@ void rt_memfd_pin(call *c)
     LOG_TRACE("kept a memory descriptor of pid %d", (int)c->tgid);
 }
 
-/* A dumpable process that runs as another user (say, a service started by gosu): the
- * kernel grants /proc/PID/mem to a caller whose fsuid/fsgid equal all of the process's
- * user and group ids; we open it with exactly those. */
-static int open_as_owner(call *c)
+int rt_owner_ids(call *c, uid_t *uid, gid_t *gid)
 {
-    if (!sup_root || !c->creds_ok)
-        return -1;
     char p[64], buf[4096];
     snprintf(p, sizeof(p), "/proc/%d/status", (int)c->tid);
     int fd = open(p, O_RDONLY | O_CLOEXEC);
@@ -403,8 +398,23 @@ static int open_as_owner(call *c)
         return -1;
     if (u[0] != u[1] || u[0] != u[2] || g[0] != g[1] || g[0] != g[2] || u[0] == 0)
         return -1;
-    setfsgid((gid_t)g[0]);
-    setfsuid((uid_t)u[0]);
+    *uid = (uid_t)u[0];
+    *gid = (gid_t)g[0];
+    return 0;
+}
+
+/* A dumpable process that runs as another user (say, a service started by gosu): the
+ * kernel grants /proc/PID/mem to a caller whose fsuid/fsgid equal all of the process's
+ * user and group ids; we open it with exactly those. */
+static int open_as_owner(call *c)
+{
+    uid_t u;
+    gid_t g;
+    if (!sup_root || rt_owner_ids(c, &u, &g) < 0)
+        return -1;
+    char p[64];
+    setfsgid(g);
+    setfsuid(u);
     snprintf(p, sizeof(p), "/proc/%d/mem", (int)c->tid);
     int mfd = open(p, O_RDONLY | O_CLOEXEC);
     setfsuid(0);

@@ -35,4 +35,8 @@ int rt_memfd_get(call *c);
 /* The process execs: its address space (and what a kept descriptor reads) goes away. */
 void rt_memfd_forget(pid_t tgid);
 
+/* The thread's uid and gid when it is not root and its real, effective and saved ids agree
+ * (acting with them passes the kernel's ptrace access checks on it): 0, else -1. */
+int rt_owner_ids(call *c, uid_t *uid, gid_t *gid);
+
 #endif
