@@ -175,6 +175,9 @@ int main(int argc, char **argv)
     for (int i = 1; i < argc; i++) {
         char buf[4096];
         snprintf(buf, sizeof(buf), "%s", argv[i]);
+        for (char *q = buf; strncmp(buf, "drop-exec", 9) && *q; q++) /* "verb+arg" */
+            if (*q == '+')
+                *q = ' ';
         char *a[16];
         int n = 0;
         for (char *t = strtok(buf, " "); t && n < 15; t = strtok(NULL, " "))
