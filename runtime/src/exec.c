@@ -10,6 +10,7 @@
 
 #include "../core/policy.h"
 #include "log.h"
+#include "phase.h"
 #include "resolve.h"
 #include "trust.h"
 
@@ -55,6 +56,8 @@ static int open_verified(const gsc_manifest *m, pid_t tid, pid_t tgid, int dirfd
     }
     e = rt_trust_verify(t, fd);
     if (e < 0) {
+        if (e == -EPERM)
+            rt_phase_failure(t);
         if (e == -EPERM)
             LOG_ERR("policy: trusted file %s: SHA-256 mismatch, refusing to execute it",
                     r.path);

@@ -4,11 +4,12 @@
 
 #include <sys/types.h>
 
-/* Set no_new_privs and install the filter; returns the user-notification listener fd, or
- * -errno. Must be called in the (single-threaded) child right before execve. supervisor:
- * the supervisor's pid (ptrace, process_vm_* and pidfd_open of it are refused).
- * notify_creds: also notify the setuid family and setgroups (a root supervisor caches the
- * app's credentials and must learn when they may change). */
-int rt_install_filter(pid_t supervisor, int notify_creds);
+/* Set no_new_privs and install the filter built from the call table (calls.c); returns
+ * the user-notification listener fd, or -errno. Must be called in the (single-threaded)
+ * child right before execve. supervisor: the supervisor's pid (ptrace, process_vm_* and
+ * pidfd_open of it are refused). sup_root: the supervisor runs as root (the setuid family
+ * is notified: credential caches). landlock: a Landlock domain decides path-modifying
+ * calls (they are not notified). */
+int rt_install_filter(pid_t supervisor, int sup_root, int landlock);
 
 #endif

@@ -23,9 +23,11 @@
 #include "landlock.h"
 #include "launch.h"
 #include "log.h"
+#include "phase.h"
 #include "resolve.h"
 #include "supervisor.h"
 #include "trust.h"
+#include "ttable.h"
 #include "nscheck.h"
 #include "../core/policy.h"
 
@@ -65,7 +67,19 @@ static void prepare_policy(const gsc_manifest *m)
               lock.tt.nid, t2 - t1);
 }
 
-static const int forwarded[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+
+/* Every catchable signal is forwarded to the app (Docker's STOPSIGNAL may be any of them:
+ * apache2 uses SIGWINCH), except SIGCHLD (ours) and the two real-time signals glibc keeps
+ * for itself (32, 33: not deliverable through its API). */
+static void forwarded_set(sigset_t *set)
+{
+    sigemptyset(set);
+    for (int s = 1; s < SIGRTMIN; s++)
+        if (s != SIGKILL && s != SIGSTOP && s != SIGCHLD && s < 32)
+            sigaddset(set, s);
+    for (int s = SIGRTMIN; s <= SIGRTMAX; s++)
+        sigaddset(set, s);
+}
 
 /* As PID 1 of a namespace, signals whose disposition is SIG_DFL are discarded before they
  * are queued; a (never run) handler keeps them queued for the signalfd. */
@@ -121,17 +135,17 @@ static int recv_fd(int sock)
 static __attribute__((noreturn)) void child(const gsc_manifest *m, const rt_app *app,
                                            int sock, const sigset_t *oldmask, pid_t sup)
 {
-    for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
-        signal(forwarded[i], SIG_DFL);
-    signal(SIGPIPE, SIG_DFL);
-    signal(SIGCHLD, SIG_DFL);
+    /* Our no-op handlers would be reset by execve anyway; do it before the app's code. */
+    for (int s = 1; s <= SIGRTMAX; s++)
+        if (s != SIGKILL && s != SIGSTOP && (s < 32 || s >= SIGRTMIN))
+            signal(s, SIG_DFL);
     sigprocmask(SIG_SETMASK, oldmask, NULL);
     if (m->start_dir && chdir(m->start_dir) < 0)
         rt_refuse("cannot change to fs.start_dir %s: %s", m->start_dir, strerror(errno));
     int le = gsc_landlock_enforce(&lock);
     if (le < 0)
         rt_refuse("cannot enforce the Landlock domain: %s", strerror(-le));
-    int lfd = rt_install_filter(sup, geteuid() == 0);
+    int lfd = rt_install_filter(sup, geteuid() == 0, gsc_landlock_active);
     if (lfd < 0)
         rt_refuse("cannot install the seccomp filter: %s", strerror(-lfd));
     if (send_fd(sock, lfd) < 0)
@@ -158,19 +172,17 @@ int main(int argc, char **argv)
     prepare_policy(m);
 
     sigset_t mask, oldmask;
-    sigemptyset(&mask);
+    forwarded_set(&mask);
     sigaddset(&mask, SIGCHLD);
-    for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
-        sigaddset(&mask, forwarded[i]);
     if (sigprocmask(SIG_BLOCK, &mask, &oldmask) < 0)
         rt_refuse("cannot block signals: %s", strerror(errno));
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = noop_handler;
     sa.sa_flags = SA_RESTART;
-    for (size_t i = 0; i < sizeof(forwarded) / sizeof(forwarded[0]); i++)
-        sigaction(forwarded[i], &sa, NULL);
-    sigaction(SIGCHLD, &sa, NULL);
+    for (int s = 1; s <= SIGRTMAX; s++)
+        if (sigismember(&mask, s) == 1)
+            sigaction(s, &sa, NULL);
     int sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
     if (sigfd < 0)
         rt_refuse("signalfd: %s", strerror(errno));
@@ -190,7 +202,6 @@ int main(int argc, char **argv)
         child(m, &app, sv[1], &oldmask, sup);
     }
     close(sv[1]);
-    signal(SIGPIPE, SIG_IGN);
     /* Nobody with our uid may ptrace us or read our memory from now on. */
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
         /* The app's first exec waits for us: it never runs unprotected. */
@@ -207,5 +218,7 @@ int main(int argc, char **argv)
         return WIFEXITED(st) ? WEXITSTATUS(st) : 126;
     }
     LOG_DEBUG("supervising pid %d (%s)", (int)pid, m->entrypoint);
-    return rt_supervise(m, nfd, sigfd, pid);
+    /* After the fork and with every signal blocked: the thread inherits the mask. */
+    int vfd = rt_phase_start(m, &lock.tt);
+    return rt_supervise(m, nfd, sigfd, vfd, pid);
 }

@@ -1,6 +1,8 @@
 #include "trust.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
@@ -25,6 +27,8 @@ typedef struct {
 
 static const gsc_manifest *manifest;
 static verified_id *cache;
+/* The supervisor and the background verifier share the cache (hashing is done outside). */
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void rt_trust_init(const gsc_manifest *m)
 {
@@ -39,15 +43,16 @@ static int same_id(const verified_id *v, const struct stat *st)
            v->ctime.tv_sec == st->st_ctim.tv_sec && v->ctime.tv_nsec == st->st_ctim.tv_nsec;
 }
 
-static int hash_fd(int fd, off_t size, uint8_t out[32])
+#define HASH_BUF (1 << 18)
+
+static int hash_fd(int fd, off_t size, uint8_t out[32], uint8_t *buf)
 {
-    static uint8_t buf[1 << 18];
     gsc_sha256_ctx ctx;
     gsc_sha256_init(&ctx);
     off_t off = 0;
     for (;;) {
         /* pread: the descriptor may be handed to the app, its offset must stay at 0. */
-        ssize_t r = pread(fd, buf, sizeof(buf), off);
+        ssize_t r = pread(fd, buf, HASH_BUF, off);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
@@ -64,7 +69,7 @@ static int hash_fd(int fd, off_t size, uint8_t out[32])
     return 0;
 }
 
-int rt_trust_verify(const gsc_trusted_file *t, int fd)
+static int verify(const gsc_trusted_file *t, int fd, uint8_t *buf)
 {
     size_t idx = (size_t)(t - manifest->trusted);
     if (idx >= manifest->ntrusted)
@@ -75,13 +80,15 @@ int rt_trust_verify(const gsc_trusted_file *t, int fd)
     if (!S_ISREG(st.st_mode))
         return -EPERM;
     verified_id *v = &cache[idx];
-    if (same_id(v, &st)) {
+    pthread_mutex_lock(&cache_lock);
+    int hit = same_id(v, &st);
+    pthread_mutex_unlock(&cache_lock);
+    if (hit) {
         LOG_TRACE("trusted file %s: cached verification", t->path);
         return 0;
     }
-    v->valid = 0;
     uint8_t digest[32];
-    int r = hash_fd(fd, st.st_size, digest);
+    int r = hash_fd(fd, st.st_size, digest, buf);
     if (r < 0)
         return r;
     if (memcmp(digest, t->sha256, 32) != 0)
@@ -90,17 +97,30 @@ int rt_trust_verify(const gsc_trusted_file *t, int fd)
     /* Identity must not have moved while hashing. */
     if (fstat(fd, &st2) < 0)
         return -errno;
-    v->dev = st.st_dev;
-    v->ino = st.st_ino;
-    v->size = st.st_size;
-    v->mtime = st.st_mtim;
-    v->ctime = st.st_ctim;
-    v->valid = 1;
-    if (!same_id(v, &st2)) {
-        v->valid = 0;
+    verified_id nv = {.valid = 1, .dev = st.st_dev, .ino = st.st_ino, .size = st.st_size,
+                      .mtime = st.st_mtim, .ctime = st.st_ctim};
+    if (!same_id(&nv, &st2))
         return -EPERM;
-    }
+    pthread_mutex_lock(&cache_lock);
+    *v = nv;
+    pthread_mutex_unlock(&cache_lock);
     return 0;
+}
+
+int rt_trust_verify(const gsc_trusted_file *t, int fd)
+{
+    static uint8_t buf[HASH_BUF]; /* the supervisor thread's */
+    return verify(t, fd, buf);
+}
+
+int rt_trust_verify_buf(const gsc_trusted_file *t, int fd, uint8_t *buf)
+{
+    return verify(t, fd, buf);
+}
+
+size_t rt_trust_hash_buf_size(void)
+{
+    return HASH_BUF;
 }
 
 int rt_trust_open_path(const gsc_manifest *m, const char *path)

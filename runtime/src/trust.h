@@ -3,6 +3,9 @@
 #ifndef GSC_RT_TRUST_H
 #define GSC_RT_TRUST_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "../core/manifest.h"
 
 void rt_trust_init(const gsc_manifest *m);
@@ -10,6 +13,10 @@ void rt_trust_init(const gsc_manifest *m);
 /* fd: a descriptor of the file named by trusted entry t, open for reading. Returns 0 when
  * the content matches t->sha256, -EPERM on a mismatch, -errno on I/O errors. */
 int rt_trust_verify(const gsc_trusted_file *t, int fd);
+
+/* The same from another thread, with its own hash buffer of rt_trust_hash_buf_size(). */
+int rt_trust_verify_buf(const gsc_trusted_file *t, int fd, uint8_t *buf);
+size_t rt_trust_hash_buf_size(void);
 
 /* Open a trusted file by its manifest path for the supervisor itself (argv_src_file):
  * resolve without symlinks, verify, return the fd or -errno. */

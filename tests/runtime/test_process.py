@@ -247,7 +247,10 @@ def test_pipeline_and_children_keep_policy(make_bundle: MakeBundle,
     res = policy_bundle(make_bundle, files, script).run()
     assert "secret\n" not in res.stdout
     assert res.stdout.splitlines() == ["trusted content", "sub=1", "grandchild=1", "pipe=0"]
-    assert res.stderr.count("policy: denied open") == 3
+    # Every child was refused (cat says so twice, the third is silenced); the supervisor
+    # reports the first denial of each path at the default level (rate-limited).
+    assert res.stderr.count("cat: secret.txt: Permission denied") == 2
+    assert res.stderr.count("policy: denied open") == 1
 
 
 def test_forking_server_children_policed(make_bundle: MakeBundle,

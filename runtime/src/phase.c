@@ -1,0 +1,140 @@
+#include "phase.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "landlock.h"
+#include "log.h"
+#include "trust.h"
+#include "util.h"
+
+static const gsc_manifest *M;
+static gsc_ttable *T;
+static int efd = -1;
+static atomic_int exec_done, all_done, exec_failed, any_failed;
+
+int rt_phase_decide(int done, int failed, int landlock, int audit_mode)
+{
+    return done && !failed && landlock && !audit_mode ? 2 : 1;
+}
+
+int rt_phase(void)
+{
+    return rt_phase_decide(atomic_load(&all_done), atomic_load(&any_failed),
+                           gsc_landlock_active, M ? M->allow_all_but_log : 1);
+}
+
+int rt_phase_exec_state(void)
+{
+    if (atomic_load(&exec_failed))
+        return -1;
+    return atomic_load(&exec_done) ? 1 : 0;
+}
+
+gsc_ttable *rt_phase_table(void)
+{
+    return T;
+}
+
+static void wake(void)
+{
+    uint64_t one = 1;
+    if (efd >= 0 && write(efd, &one, sizeof(one)) < 0)
+        LOG_TRACE("verifier: eventfd: %s", strerror(errno));
+}
+
+void rt_phase_failure(const gsc_trusted_file *t)
+{
+    atomic_store(&any_failed, 1);
+    if (T && M) {
+        size_t idx = (size_t)(t - M->trusted);
+        if (idx < T->n) {
+            T->e[idx].state = GSC_TT_FAILED;
+            if (T->e[idx].executable)
+                atomic_store(&exec_failed, 1);
+        }
+    }
+    wake();
+}
+
+static void verify_entry(gsc_tt_entry *e, uint8_t *buf)
+{
+    if (e->fd < 0 || e->state != GSC_TT_UNVERIFIED)
+        return;
+    char p[64];
+    snprintf(p, sizeof(p), "/proc/self/fd/%d", e->fd);
+    int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    struct stat st;
+    int r;
+    if (fd < 0)
+        r = -errno;
+    else if (fstat(fd, &st) < 0 || st.st_dev != e->dev || st.st_ino != e->ino)
+        r = -EPERM;
+    else
+        r = rt_trust_verify_buf(&M->trusted[e->index], fd, buf);
+    if (fd >= 0)
+        close(fd);
+    if (r == 0) {
+        e->state = GSC_TT_VERIFIED;
+        return;
+    }
+    LOG_ERR("policy: trusted file %s failed verification (%s): it is refused, and so "
+            "are later execs", M->trusted[e->index].path,
+            r == -EPERM ? "hash mismatch" : strerror(-r));
+    rt_phase_failure(&M->trusted[e->index]);
+}
+
+static void *verifier(void *arg)
+{
+    (void)arg;
+    /* Only idle CPU time: the app comes first. */
+    struct sched_param sp = {.sched_priority = 0};
+    if (sched_setscheduler(0, SCHED_IDLE, &sp) < 0)
+        LOG_TRACE("verifier: SCHED_IDLE: %s", strerror(errno));
+    uint8_t *buf = rt_xmalloc(rt_trust_hash_buf_size());
+    for (size_t i = 0; i < T->n; i++)
+        if (T->e[i].executable)
+            verify_entry(&T->e[i], buf);
+    atomic_store(&exec_done, 1);
+    wake();
+    for (size_t i = 0; i < T->n; i++)
+        if (!T->e[i].executable)
+            verify_entry(&T->e[i], buf);
+    free(buf);
+    atomic_store(&all_done, 1);
+    LOG_DEBUG("verifier: every trusted file checked (%s); phase %d",
+              atomic_load(&any_failed) ? "failures" : "all verified", rt_phase());
+    wake();
+    return NULL;
+}
+
+int rt_phase_start(const gsc_manifest *m, gsc_ttable *t)
+{
+    M = m;
+    T = t;
+    efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (efd < 0)
+        return -1;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    pthread_t th;
+    int r = pthread_create(&th, &at, verifier, NULL);
+    pthread_attr_destroy(&at);
+    if (r != 0) {
+        /* No thread: verify now, before the app starts (slower launch, same policy). */
+        LOG_WARN("cannot start the background verifier (%s): verifying now", strerror(r));
+        verifier(NULL);
+    }
+    return efd;
+}
