@@ -46,10 +46,14 @@ static int is_write(int flags)
 /* Phase 2: the kernel answered; say what it (probably) refused, cheaply and rate-limited:
  * the literal path (joined to the app's cwd or dirfd) is classified, and only what looks
  * denied is resolved for real. Best effort: the app may have changed the string since. */
-static void log_after_continue(call *c, int dirfd, uint64_t path_addr)
+static void log_after_continue(call *c, int dirfd, uint64_t path_addr, int flags)
 {
     char path[PATH_MAX], full[PATH_MAX], norm[PATH_MAX];
     if (rt_read_str(c, path_addr, path, sizeof(path)) < 0)
+        return;
+    /* Names relative to the app's own /proc entries mean something else to us: skip. */
+    if (strncmp(path, "/proc/self", 10) == 0 || strncmp(path, "/proc/thread-self", 17) == 0 ||
+        strncmp(path, "/dev/fd/", 8) == 0 || strncmp(path, "/dev/std", 8) == 0)
         return;
     if (path[0] == '/') {
         snprintf(full, sizeof(full), "%s", path);
@@ -67,8 +71,16 @@ static void log_after_continue(call *c, int dirfd, uint64_t path_addr)
             return;
     }
     const gsc_trusted_file *t;
-    if (gsc_path_normalise(full, norm, sizeof(norm)) != 0 ||
-        gsc_policy_classify(c->m, norm, &t) != GSC_PATH_DENIED)
+    if (gsc_path_normalise(full, norm, sizeof(norm)) != 0)
+        return;
+    enum gsc_policy_class lk = gsc_policy_classify(c->m, norm, &t);
+    if (!(flags & O_PATH) && is_write(flags) &&
+        (lk == GSC_PATH_TRUSTED || lk == GSC_PATH_TRUSTED_DIR || lk == GSC_PATH_ALLOWED_RO)) {
+        /* Landlock refuses writes there; say so (the literal name, best effort). */
+        rt_deny_log(c, "open", norm, "write to a read-only (trusted) path");
+        return;
+    }
+    if (lk != GSC_PATH_DENIED)
         return;
     /* Symlinks may lead somewhere allowed: resolve (as the kernel did) before saying so. */
     int fd = open(norm, O_PATH | O_CLOEXEC);
@@ -94,8 +106,14 @@ static void do_open(call *c, int dirfd, uint64_t path_addr, int flags, mode_t mo
 {
     if (rt_phase() == 2) {
         rt_respond(c, 0, 1);
+        if (gsc_rt_log_level >= GSC_LOG_DEBUG) {
+            char p[PATH_MAX];
+            if (rt_read_str(c, path_addr, p, sizeof(p)) >= 0)
+                LOG_DEBUG("policy: %s %s: left to the kernel's Landlock domain (phase 2) "
+                          "(pid %d)", what, p, (int)c->tid);
+        }
         if (gsc_rt_log_level >= GSC_LOG_ERROR)
-            log_after_continue(c, dirfd, path_addr);
+            log_after_continue(c, dirfd, path_addr, flags);
         return;
     }
     /* As the kernel does: O_PATH ignores every other flag but these. */

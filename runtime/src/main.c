@@ -13,10 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <linux/capability.h>
+#include <stdint.h>
 
 #include "appsetup.h"
 #include "filter.h"
@@ -132,6 +136,37 @@ static int recv_fd(int sock)
     return fd;
 }
 
+/* The supervisor is non-dumpable and outside the app's Landlock domain, so the kernel
+ * refuses the app its /proc/PID/mem and ptrace; but the read-mode /proc entries of a
+ * non-dumpable process (environ, maps, status...) only need CAP_SYS_PTRACE. A container
+ * started with --cap-add SYS_PTRACE (or --privileged, or the runtime run as root on a host)
+ * would let the app read the supervisor's environment, which holds host variables the
+ * manifest does not pass. The app never gets CAP_SYS_PTRACE: removed from the bounding
+ * set (no exec can regain it) and from the permitted, effective, inheritable and ambient
+ * sets. Without CAP_SETPCAP (a non-root runtime) the bounding set cannot change, but then
+ * the process has no CAP_SYS_PTRACE to lose either. */
+static void drop_ptrace_capability(void)
+{
+    if (prctl(PR_CAPBSET_READ, CAP_SYS_PTRACE, 0, 0, 0) == 1 &&
+        prctl(PR_CAPBSET_DROP, CAP_SYS_PTRACE, 0, 0, 0) < 0 && errno != EPERM)
+        rt_refuse("cannot drop CAP_SYS_PTRACE from the bounding set: %s", strerror(errno));
+    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_LOWER, CAP_SYS_PTRACE, 0, 0);
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[2];
+    memset(data, 0, sizeof(data));
+    if (syscall(SYS_capget, &hdr, data) < 0)
+        rt_refuse("capget: %s", strerror(errno));
+    uint32_t bit = 1u << (CAP_SYS_PTRACE % 32);
+    int word = CAP_SYS_PTRACE / 32;
+    if ((data[word].permitted | data[word].effective | data[word].inheritable) & bit) {
+        data[word].permitted &= ~bit;
+        data[word].effective &= ~bit;
+        data[word].inheritable &= ~bit;
+        if (syscall(SYS_capset, &hdr, data) < 0)
+            rt_refuse("cannot drop CAP_SYS_PTRACE: %s", strerror(errno));
+    }
+}
+
 static __attribute__((noreturn)) void child(const gsc_manifest *m, const rt_app *app,
                                            int sock, const sigset_t *oldmask, pid_t sup)
 {
@@ -145,6 +180,7 @@ static __attribute__((noreturn)) void child(const gsc_manifest *m, const rt_app 
     int le = gsc_landlock_enforce(&lock);
     if (le < 0)
         rt_refuse("cannot enforce the Landlock domain: %s", strerror(-le));
+    drop_ptrace_capability();
     int lfd = rt_install_filter(sup, geteuid() == 0, gsc_landlock_active);
     if (lfd < 0)
         rt_refuse("cannot install the seccomp filter: %s", strerror(-lfd));

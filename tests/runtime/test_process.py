@@ -192,7 +192,12 @@ def test_trusted_file_cannot_be_modified(make_bundle: MakeBundle, files: dict[st
     st = files["trusted"].stat()
     res = policy_bundle(make_bundle, files, script).run()
     assert res.returncode != 0, (script, res.stdout, res.stderr)
-    assert "gsc-runtime: policy: denied" in res.stderr
+    # Refused by the supervisor (a log line) or by the kernel's Landlock domain (the
+    # path-modifying calls, and opens once phase 2 lets the kernel answer): either way
+    # the app sees a refusal and nothing changes.
+    assert ("gsc-runtime: policy: denied" in res.stderr
+            or "Permission denied" in res.stderr
+            or "Invalid cross-device link" in res.stderr), res.stderr
     assert files["trusted"].read_bytes() == before
     st2 = files["trusted"].stat()
     assert (st2.st_ino, st2.st_nlink) == (st.st_ino, st.st_nlink)
@@ -277,7 +282,9 @@ def test_debug_log_every_decision(make_bundle: MakeBundle, files: dict[str, Path
     assert res.returncode == 0
     lines = [x for x in res.stderr.splitlines() if x.startswith("gsc-runtime: policy:")]
     assert any("execve /bin/sh: allowed" in x for x in lines)
-    assert any("trusted.txt (trusted, verified): allowed" in x for x in lines)
+    # phase 1: the supervisor verified and handed over; phase 2: the kernel decided
+    assert any("trusted.txt (trusted, verified): allowed" in x
+               or ("trusted.txt: left to the kernel" in x) for x in lines), lines
 
 
 def test_error_level_is_quiet_when_all_is_well(make_bundle: MakeBundle,
