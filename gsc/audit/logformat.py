@@ -108,8 +108,8 @@ CURRENT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 # "program /x is not a trusted file", "interpreter /x failed verification (hash mismatch)"
-EXEC_WHY = re.compile(r"^(?P<role>program|interpreter) (?P<path>.*?)"
-                      r"(?P<tail> is not a trusted file| failed verification \((?P<cause>[^)]*)\))$")
+EXEC_WHY = re.compile(r"^(?P<role>program|interpreter) (?P<path>.*?)(?P<tail> is not a trusted "
+                      r"file| failed verification \((?P<cause>[^)]*)\))$")
 
 LAUNCH_REFUSED = re.compile(r"^launch refused: (?P<why>.*)$")
 CANNOT_INSPECT = re.compile(r"^cannot inspect pid (?P<pid>\d+): (?P<why>.*)$")

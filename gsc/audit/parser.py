@@ -9,7 +9,7 @@ and marks the path lossy.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gsc.audit import logformat as lf
 
@@ -185,6 +185,23 @@ def parse_log(lines: Iterable[bytes | str]) -> ParsedLog:
             continue
         out.runtime_lines += 1
         out.events.append(ev)
+    out.events = _correlate(out.events)
+    return out
+
+
+def _correlate(events: list[Event]) -> list[Event]:
+    """A permitted open does not say what it did; the debug decision line the runtime
+    prints right after it (same op, path and pid) says ``created`` when it created."""
+    out = list(events)
+    for i, e in enumerate(out):
+        if e.kind != PERMIT or e.access is not None:
+            continue
+        for later in out[i + 1:i + 8]:
+            if later.kind == DECISION and (later.op, later.path, later.pid) == (e.op, e.path,
+                                                                               e.pid):
+                if later.note == "created":
+                    out[i] = replace(e, access="create")
+                break
     return out
 
 
