@@ -31,6 +31,7 @@ COMMANDS: tuple[str, ...] = (
     "sigstruct_view",
     "verify_quote",
     "verify_ratls",
+    "suggest_config",
 )
 
 
