@@ -170,11 +170,11 @@ def _allow(c: _Collector, e: P.Event, candidate: str, is_dir: bool, path: str,
     what = "the app writes here" if is_dir else "the app writes this file"
     for tree in SYSTEM_TREES:
         if _under(candidate, tree):
-            if not is_dir or candidate == path:
-                if path in created or e.access == "create":
-                    c.add(ALLOWED, path, f"created by the app under {tree}, which stays "
-                          "trusted: only this name is allowed", e)
-                    return
+            if e.access == "create" and not e.op.startswith("mkdir") and \
+                    not _under(path, "/gsc"):
+                c.add(ALLOWED, path, f"created by the app under {tree}, which stays "
+                      "trusted: only this name is allowed", e)
+                return
             c.decline(path, f"under {tree}: system directories stay trusted and are never "
                       "suggested as writable; point the app's writes elsewhere, or allow "
                       "the exact file yourself", e)
