@@ -18,7 +18,7 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ASSIGN = re.compile(r"(?:^|[;&|(){}\s])(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:\[[^\]]*\])?\+?=")
 _DECL = re.compile(r"(?:^|[;&|(){}\s])(?:export|local|readonly|declare|typeset)"
                    r"(?:\s+-[A-Za-z]+)*(?P<names>(?:\s+[A-Za-z_][A-Za-z0-9_]*(?:=\S*)?)+)")
-_READ = re.compile(r"(?:^|[;&|(){}\s])read(?:\s+-[A-Za-z]+(?:\s+\S+)?)*"
+_READ = re.compile(r"(?:^|[;&|(){}\s])read(?:\s+-[A-Za-z]*[adinNptu]\s+\S+|\s+-[A-Za-z]+)*"
                    r"(?P<names>(?:\s+[A-Za-z_][A-Za-z0-9_]*)+)")
 _FOR = re.compile(r"(?:^|[;&|(){}\s])for\s+(?P<name>[A-Za-z_][A-Za-z0-9_]*)\s")
 _HEREDOC = re.compile(r"<<-?\s*(?:'(?P<sq>[^']+)'|\"(?P<dq>[^\"]+)\"|\\(?P<bs>\w+))")
