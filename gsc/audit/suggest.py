@@ -219,9 +219,12 @@ def _read_target(c: _Collector, e: P.Event, view: ImageView, created: dict[str, 
                   "only image files can be trusted to run", e)
         return
     if kind is None:
-        c.add(ALLOWED, _dir_value(_parent(path)) if _parent(path) not in BROAD_DIRS
-              else path, "read by the app but not in the image (a volume or bind mount?): "
-              "it cannot be trusted, only allowed", e)
+        parent = _parent(path)
+        narrow = parent in BROAD_DIRS or any(_under(parent, t) for t in SYSTEM_TREES)
+        c.add(ALLOWED, path if narrow else _dir_value(parent),
+              "read by the app but not in the image (a volume or bind mount?): it cannot be "
+              "trusted, only allowed" + ("; only this name, its directory is a system or "
+                                         "broad one" if narrow else ""), e)
         return
     c.decline(path, f"not a regular file in the image ({kind}); add it yourself if needed", e)
 

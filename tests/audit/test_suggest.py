@@ -81,10 +81,12 @@ def test_reads() -> None:
                      "denied execve (pid 4): program /usr/bin/tool is not a trusted file",
                      "denied execve (pid 4): program /tmp/dropped is not a trusted file",
                      "denied open /mnt/input/a.csv (pid 4): not a trusted or allowed file",
-                     "denied open /var/lib/app (pid 4): directory holds no trusted file"),
+                     "denied open /var/lib/app (pid 4): directory holds no trusted file",
+                     "denied open /etc/mounted.conf (pid 4): not a trusted or allowed file"),
                 IMAGE)
     assert s.values("trusted_files") == ["/opt/app/settings.conf", "/usr/bin/tool"]
-    assert s.values("allowed_files") == ["/mnt/input/"]   # not in the image: a mount
+    # Not in the image: a mount; under a system tree only the name itself.
+    assert s.values("allowed_files") == ["/etc/mounted.conf", "/mnt/input/"]
     declined = {d.path for d in s.declined}
     assert declined == {"/tmp/dropped", "/var/lib/app"}
 
