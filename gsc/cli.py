@@ -32,6 +32,7 @@ COMMANDS: tuple[str, ...] = (
     "verify_quote",
     "verify_ratls",
     "pf_crypt",
+    "suggest_config",
 )
 
 
