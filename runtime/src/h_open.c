@@ -161,17 +161,18 @@ again:
                      (int)c->tid);
             k = GSC_PATH_ALLOWED;
         } else {
-            /* A directory holding no trusted file (say an empty dist-packages that Python
-             * probes at every start) is denied too, but only logged at warning level:
-             * listing it could reveal names, never contents, and logging it at error
-             * level would put noise on every start of common programs. */
+            /* Any directory may be listed (names, never contents): the Landlock domain
+             * grants READ_DIR on the directories of trusted files, and Landlock rights
+             * hold for everything beneath, "/" included, so the kernel lets phase 2 list
+             * them; phase 1 answers the same (docs/runtime.md, "Directories"). */
             struct stat dst;
-            if (fstat(r.fd, &dst) == 0 && S_ISDIR(dst.st_mode))
-                LOG_WARN("policy: denied %s %s (pid %d): directory holds no trusted file",
-                         what, r.path, (int)c->tid);
-            else
+            if (!is_write(flags) && fstat(r.fd, &dst) == 0 && S_ISDIR(dst.st_mode)) {
+                k = GSC_PATH_TRUSTED_DIR;
+                note = "listing only";
+            } else {
                 rt_deny_log(c, what, r.path, "not a trusted or allowed file");
-            err = -EACCES;
+                err = -EACCES;
+            }
         }
     }
     if (err == 0 && r.fd < 0) {
