@@ -194,13 +194,33 @@ static int take_fd(call *c, int fd)
     return e == ESRCH ? -ESRCH : -EACCES;
 }
 
-/* A pathname AF_UNIX address on an AF_UNIX socket: resolve, classify, point j at the
- * socket file. 0, or -errno to answer. */
-static int unix_target(call *c, job *j, const char *path)
+/* The path of a pathname AF_UNIX address (as the kernel reads it: up to the first NUL
+ * within len) into out; 0 when the address is not one. */
+static int unix_pathname(const struct sockaddr_storage *sa, socklen_t len, char *out,
+                         size_t outlen)
+{
+    const struct sockaddr_un *u = (const struct sockaddr_un *)sa;
+    if (u->sun_family != AF_UNIX || len <= offsetof(struct sockaddr_un, sun_path) ||
+        u->sun_path[0] == 0)
+        return 0;
+    size_t n = len - offsetof(struct sockaddr_un, sun_path);
+    if (n > sizeof(u->sun_path))
+        n = sizeof(u->sun_path);
+    if (n >= outlen)
+        n = outlen - 1;
+    memcpy(out, u->sun_path, n);
+    out[n] = 0;
+    return 1;
+}
+
+/* Resolve a socket path as the app would, classify it: 0 with *target an O_PATH fd of the
+ * socket file (allowed), or -errno to answer (denied: EACCES + log; missing: ENOENT). */
+static int unix_check(call *c, const char *path, int *target)
 {
     rt_resolved r;
     memset(&r, 0, sizeof(r));
     r.fd = r.parent = -1;
+    *target = -1;
     /* resolve with the app's file system identity: search permission on each directory */
     int e = rt_creds_enter(c, 0);
     if (e == 0)
@@ -228,15 +248,45 @@ static int unix_target(call *c, job *j, const char *path)
     }
     LOG_DEBUG("policy: connect %s (%s): allowed (pid %d)", r.path, rt_class_name(k),
               (int)c->tid);
-    j->target = r.fd;
+    *target = r.fd;
     r.fd = -1;
     rt_resolved_close(&r);
+    return 0;
+}
+
+/* Point j at the checked socket file: "/proc/self/fd/N" of its O_PATH descriptor. */
+static void unix_retarget(job *j, int target)
+{
+    j->target = target;
     struct sockaddr_un *u = (struct sockaddr_un *)&j->addr;
     memset(u, 0, sizeof(*u));
     u->sun_family = AF_UNIX;
-    int n = snprintf(u->sun_path, sizeof(u->sun_path), "/proc/self/fd/%d", j->target);
+    int n = snprintf(u->sun_path, sizeof(u->sun_path), "/proc/self/fd/%d", target);
     j->len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)n + 1);
-    return 0;
+}
+
+/* The socket cannot be taken (a process that dropped privileges and is not dumpable: the
+ * kernel's ptrace check for pidfd_getfd needs CAP_SYS_PTRACE then). Only answers that
+ * the copied address alone decides are given: a pathname socket that is missing or denied
+ * gets ENOENT/EACCES as it would anyway (glibc's probe of the nscd socket after a drop);
+ * everything else is refused (EACCES, "cannot be inspected"): letting the kernel run the
+ * call would let a racing thread swap in another address. */
+static void uninspectable(call *c, job *j)
+{
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+    int e = -EACCES;
+    if (unix_pathname(&j->addr, j->len, path, sizeof(path))) {
+        int target;
+        e = unix_check(c, path, &target);
+        if (e == 0) {
+            close(target);
+            e = -EACCES;
+        }
+    }
+    if (e == -EACCES)
+        rt_note_uninspectable(c->tid);
+    job_free(j);
+    rt_respond(c, e, 0);
 }
 
 void rt_h_connect(call *c, const rt_callspec *s, const uint64_t *a)
@@ -270,12 +320,11 @@ void rt_h_connect(call *c, const rt_callspec *s, const uint64_t *a)
         job_free(j);
         return;
     }
-    if (j->sock < 0 || le < 0) {
-        e = j->sock == -EBADF ? -EBADF : -EACCES;
-        if (e == -EACCES)
-            rt_note_uninspectable(c->tid);
+    if (le < 0 || (j->sock < 0 && j->sock != -EBADF))
+        return uninspectable(c, j);
+    if (j->sock < 0) {
         job_free(j);
-        return rt_respond(c, e, 0);
+        return rt_respond(c, -EBADF, 0);
     }
     if ((e = rt_identity_of(c, &j->who)) < 0) {
         job_free(j);
@@ -285,20 +334,14 @@ void rt_h_connect(call *c, const rt_callspec *s, const uint64_t *a)
     socklen_t dl = sizeof(domain);
     if (getsockopt(j->sock, SOL_SOCKET, SO_DOMAIN, &domain, &dl) < 0)
         domain = -1; /* not a socket: connect below says ENOTSOCK */
-    const struct sockaddr_un *u = (const struct sockaddr_un *)&j->addr;
-    if (domain == AF_UNIX && u->sun_family == AF_UNIX &&
-        j->len > offsetof(struct sockaddr_un, sun_path) && u->sun_path[0] != 0) {
-        /* Pathname: as the kernel reads it, up to the first NUL within len. */
-        char path[sizeof(u->sun_path) + 1];
-        size_t n = j->len - offsetof(struct sockaddr_un, sun_path);
-        if (n > sizeof(u->sun_path))
-            n = sizeof(u->sun_path);
-        memcpy(path, u->sun_path, n);
-        path[n] = 0;
-        if ((e = unix_target(c, j, path)) < 0) {
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+    if (domain == AF_UNIX && unix_pathname(&j->addr, j->len, path, sizeof(path))) {
+        int target;
+        if ((e = unix_check(c, path, &target)) < 0) {
             job_free(j);
             return rt_respond(c, e, 0);
         }
+        unix_retarget(j, target);
     }
     int fl = fcntl(j->sock, F_GETFL);
     if (fl >= 0 && !(fl & O_NONBLOCK)) {
