@@ -92,8 +92,8 @@ def unix_listener(path: Path, kind: int = socket.SOCK_STREAM, mode: int = 0o666)
     return Listener(s)
 
 
-def test_denied_socket_refused_and_nothing_reaches_it(make_bundle: MakeBundle,  # noqa: F811
-                                                      sprobe: str, box: Path) -> None:
+def test_denied_socket_refused_and_nothing_reaches_it(
+        make_bundle: MakeBundle, sprobe: str, box: Path) -> None:  # noqa: F811
     lst = unix_listener(box / "no" / "s")
     dg = unix_listener(box / "no" / "d", socket.SOCK_DGRAM)
     try:
@@ -138,8 +138,8 @@ def test_allowed_socket_works_both_ways(make_bundle: MakeBundle, sprobe: str,  #
     assert all(uid == 0 for _, uid, _ in lst.peers)
 
 
-def test_racing_thread_never_reaches_the_denied_socket(make_bundle: MakeBundle,  # noqa: F811
-                                                       sprobe: str, box: Path) -> None:
+def test_racing_thread_never_reaches_the_denied_socket(
+        make_bundle: MakeBundle, sprobe: str, box: Path) -> None:  # noqa: F811
     ok = unix_listener(box / "ok" / "s")
     no = unix_listener(box / "no" / "s")
     cmd = f"unix-race {box}/ok/s {box}/no/s 3000"
@@ -156,8 +156,8 @@ def test_racing_thread_never_reaches_the_denied_socket(make_bundle: MakeBundle, 
     assert ok.accepted == int(counts["connected-allowed"])
 
 
-def test_socket_permission_and_peer_identity_follow_the_app(  # noqa: F811
-        make_bundle: MakeBundle, sprobe: str, box: Path) -> None:
+def test_socket_permission_and_peer_identity_follow_the_app(
+        make_bundle: MakeBundle, sprobe: str, box: Path) -> None:  # noqa: F811
     if os.geteuid() != 0:
         pytest.skip("needs root")
     lst = unix_listener(box / "ok" / "s")
@@ -193,8 +193,8 @@ def _refused_port() -> int:
     return port
 
 
-def test_tcp_udp_and_abstract_connects_unchanged(make_bundle: MakeBundle,  # noqa: F811
-                                                 sprobe: str, tcp: Listener) -> None:
+def test_tcp_udp_and_abstract_connects_unchanged(
+        make_bundle: MakeBundle, sprobe: str, tcp: Listener) -> None:  # noqa: F811
     port = tcp.sock.getsockname()[1]
     closed = _refused_port()
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
