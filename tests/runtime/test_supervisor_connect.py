@@ -9,13 +9,14 @@ import os
 import shutil
 import socket
 import struct
+import subprocess
 import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rt_bundle import MakeBundle
+from rt_bundle import ASAN_RUNTIME, REPO, MakeBundle
 from test_supervisor_compat import run_sprobe, sprobe  # noqa: F401  (fixture)
 
 
@@ -221,3 +222,31 @@ def test_tcp_udp_and_abstract_connects_unchanged(
     assert out[f"abstract-echo {name}"] == "OK", err
     assert tcp.accepted == 2
     assert abstract.received == [b"ping"]
+
+
+def test_connect_paths_under_asan_ubsan(make_bundle: MakeBundle, sprobe: str,  # noqa: F811
+                                        box: Path, tcp: Listener) -> None:
+    """The same paths (inline, worker threads, identity switches, refusals) in the
+    sanitised runtime."""
+    res = subprocess.run(["make", "-s", "-C", str(REPO / "runtime"), "asan"],
+                         capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stderr
+    ok = unix_listener(box / "ok" / "s")
+    no = unix_listener(box / "no" / "s")
+    port = tcp.sock.getsockname()[1]
+    cmds = [f"unix-echo {box}/ok/s", f"unix-echo {box}/no/s", f"connect-tcp {port}",
+            f"connect-tcp-nb {port}", f"connect-tcp {_refused_port()}",
+            f"unix-race {box}/ok/s {box}/no/s 200"]
+    b = make_bundle(entrypoint=sprobe, argv=["sprobe", *cmds], trusted=[sprobe],
+                    allowed=[f"{box}/ok/"], runtime_src=ASAN_RUNTIME)
+    try:
+        r = b.run(env={"ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1",
+                       "UBSAN_OPTIONS": "halt_on_error=1"})
+    finally:
+        ok.close()
+        no.close()
+    assert r.returncode == 0, r.stderr
+    out = dict(line.rsplit(" => ", 1) for line in r.stdout.splitlines())
+    assert list(out.values()) == ["OK", "EACCES", "OK", "OK", "ECONNREFUSED", "OK"], r.stderr
+    assert "ERROR: AddressSanitizer" not in r.stderr and "runtime error" not in r.stderr
+    assert no.accepted == 0
