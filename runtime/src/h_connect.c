@@ -49,7 +49,7 @@
 
 #define MAX_WORKERS 256
 
-typedef struct {
+typedef struct job_s {
     int nfd;
     uint64_t id;
     pid_t tid;
@@ -58,10 +58,17 @@ typedef struct {
     struct sockaddr_storage addr;   /* what we connect to */
     socklen_t len;
     rt_identity who;
+    struct job_s *next;
 } job;
 
-static int workers;                 /* running worker threads */
+/* Worker threads for blocking connects: a queue, up to MAX_WORKERS threads, up to
+ * KEEP_IDLE of them kept waiting for the next job (a thread per connect costs more than
+ * the connect). */
+#define KEEP_IDLE 4
+static job *q_head, *q_tail;
+static int workers, idle, queued_jobs;
 static pthread_mutex_t workers_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t workers_cv = PTHREAD_COND_INITIALIZER;
 
 static void job_free(job *j)
 {
@@ -93,51 +100,95 @@ static int connect_as_app(job *j)
     return e;
 }
 
-static void *worker(void *arg)
+static void work(job *j)
 {
-    job *j = arg;
     call c;
     rt_call_init(&c, NULL, j->nfd, j->id, j->tid);
     /* Not waited for any more (interrupted, killed): do not connect for nobody. */
     if (rt_still_valid(&c))
         reply(j, connect_as_app(j));
     job_free(j);
-    pthread_mutex_lock(&workers_mu);
-    workers--;
-    pthread_mutex_unlock(&workers_mu);
-    return NULL;
 }
 
-/* Blocking sockets: connect in a worker (detached, small stack). */
+static void *worker(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&workers_mu);
+    for (;;) {
+        while (!q_head) {
+            if (idle >= KEEP_IDLE) {
+                workers--;
+                pthread_mutex_unlock(&workers_mu);
+                return NULL;
+            }
+            idle++;
+            pthread_cond_wait(&workers_cv, &workers_mu);
+            idle--;
+        }
+        job *j = q_head;
+        queued_jobs--;
+        q_head = j->next;
+        if (!q_head)
+            q_tail = NULL;
+        pthread_mutex_unlock(&workers_mu);
+        work(j);
+        pthread_mutex_lock(&workers_mu);
+    }
+}
+
+/* Blocking sockets: queue for a worker; a new thread when the waiting ones are fewer
+ * than the queued jobs (a slow connect never holds up the next one). */
 static void run_blocking(job *j)
 {
     pthread_mutex_lock(&workers_mu);
-    int busy = workers >= MAX_WORKERS;
-    if (!busy)
-        workers++;
-    pthread_mutex_unlock(&workers_mu);
-    if (busy) {
-        LOG_WARN("connect: %d connects already in progress, refusing (EAGAIN) (pid %d)",
+    if (queued_jobs >= MAX_WORKERS) {
+        pthread_mutex_unlock(&workers_mu);
+        LOG_WARN("connect: %d connects already waiting, refusing (EAGAIN) (pid %d)",
                  MAX_WORKERS, (int)j->tid);
         reply(j, -EAGAIN);
         job_free(j);
         return;
     }
+    j->next = NULL;
+    if (q_tail)
+        q_tail->next = j;
+    else
+        q_head = j;
+    q_tail = j;
+    queued_jobs++;
+    int start = queued_jobs > idle && workers < MAX_WORKERS;
+    if (start)
+        workers++;
+    pthread_cond_signal(&workers_cv);
+    pthread_mutex_unlock(&workers_mu);
+    if (!start)
+        return;
     pthread_attr_t at;
     pthread_attr_init(&at);
     pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&at, 256 * 1024);
     pthread_t th;
-    int r = pthread_create(&th, &at, worker, j);
+    int r = pthread_create(&th, &at, worker, NULL);
     pthread_attr_destroy(&at);
-    if (r != 0) {
-        pthread_mutex_lock(&workers_mu);
-        workers--;
-        pthread_mutex_unlock(&workers_mu);
-        LOG_WARN("connect: no worker thread (%s), refusing (EAGAIN) (pid %d)", strerror(r),
-                 (int)j->tid);
-        reply(j, -EAGAIN);
-        job_free(j);
+    if (r == 0)
+        return;
+    /* No new thread: the job waits for a running worker, or, if there is none, is taken
+     * back and refused. */
+    LOG_WARN("connect: no worker thread (%s) (pid %d)", strerror(r), (int)j->tid);
+    pthread_mutex_lock(&workers_mu);
+    workers--;
+    job *mine = NULL;
+    if (workers == 0) {
+        mine = q_head;
+        q_head = q_tail = NULL;
+        queued_jobs = 0;
+    }
+    pthread_mutex_unlock(&workers_mu);
+    while (mine) {
+        job *next = mine->next;
+        reply(mine, -EAGAIN);
+        job_free(mine);
+        mine = next;
     }
 }
 
