@@ -45,6 +45,9 @@ const rt_callspec rt_calls[] = {
     {__NR_mprotect, "mprotect", RT_NOTIFY, 0, rt_h_mmap, 0, 0, 2, -1, PROT_EXEC, 0, {0}},
     {__NR_pkey_mprotect, "pkey_mprotect", RT_NOTIFY, 0, rt_h_mmap, 0, 0, 2, -1, PROT_EXEC, 0,
      {0}},
+    /* connect: the supervisor connects the app's socket itself (pathname unix sockets
+     * only at allowed paths; h_connect.c). */
+    {__NR_connect, "connect", RT_NOTIFY, 0, rt_h_connect, 0, 0, -1, -1, 0, 0, {0}},
     /* Credential changes: the root supervisor's caches (credentials, memory descriptors). */
     CRED(__NR_setuid), CRED(__NR_setgid), CRED(__NR_setreuid), CRED(__NR_setregid),
     CRED(__NR_setresuid), CRED(__NR_setresgid), CRED(__NR_setfsuid), CRED(__NR_setfsgid),

@@ -22,6 +22,7 @@
 static int sup_root;                   /* supervisor runs with euid 0 */
 static gid_t sup_groups[MAX_GROUPS];
 static int sup_ngroups;
+static gid_t sup_egid;
 
 int rt_sup_root(void)
 {
@@ -69,9 +70,11 @@ static int read_status(call *c)
             c->umask = (mode_t)strtoul(line + 6, NULL, 8) & 0777;
             have |= 2;
         } else if (strncmp(line, "Uid:", 4) == 0 && parse_ids(line + 4, v, 4) == 4) {
+            c->euid = (uid_t)v[1];
             c->fsuid = (uid_t)v[3];
             have |= 4;
         } else if (strncmp(line, "Gid:", 4) == 0 && parse_ids(line + 4, v, 4) == 4) {
+            c->egid = (gid_t)v[1];
             c->fsgid = (gid_t)v[3];
             have |= 8;
         } else if (strncmp(line, "Groups:", 7) == 0) {
@@ -110,8 +113,8 @@ typedef struct {
     pid_t tid, tgid;
     int pidfd;          /* -1: empty slot */
     unsigned long gen;
-    uid_t fsuid;
-    gid_t fsgid;
+    uid_t fsuid, euid;
+    gid_t fsgid, egid;
     int ngroups;
     gid_t groups[MAX_GROUPS];
 } cred_entry;
@@ -175,6 +178,8 @@ static int cred_cache_get(call *c)
     c->tgid = e->tgid;
     c->fsuid = e->fsuid;
     c->fsgid = e->fsgid;
+    c->euid = e->euid;
+    c->egid = e->egid;
     c->ngroups = e->ngroups;
     memcpy(c->groups, e->groups, sizeof(gid_t) * (size_t)e->ngroups);
     c->creds_ok = 1;
@@ -206,6 +211,8 @@ static int cred_cache_load(call *c)
     s->gen = cred_gen;
     s->fsuid = c->fsuid;
     s->fsgid = c->fsgid;
+    s->euid = c->euid;
+    s->egid = c->egid;
     s->ngroups = c->ngroups;
     memcpy(s->groups, c->groups, sizeof(gid_t) * (size_t)c->ngroups);
     return 0;
@@ -259,10 +266,65 @@ void rt_creds_leave(call *c)
     syscall(SYS_setgroups, (size_t)sup_ngroups, sup_groups);
 }
 
+int rt_identity_of(const call *c, rt_identity *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!sup_root)
+        return 0; /* the app has our credentials (no_new_privs, same ids at start) */
+    if (!c->creds_ok)
+        return -EACCES;
+    out->set = 1;
+    out->euid = c->euid;
+    out->fsuid = c->fsuid;
+    out->egid = c->egid;
+    out->fsgid = c->fsgid;
+    out->ngroups = c->ngroups;
+    memcpy(out->groups, c->groups, sizeof(gid_t) * (size_t)c->ngroups);
+    return 0;
+}
+
+int rt_identity_enter(const rt_identity *id)
+{
+    if (!id->set)
+        return 0;
+    /* Groups and gids first (needs CAP_SETGID, gone once the euid is not 0); the euid
+     * change sets the fsuid to it; a different fsuid is only reachable when it is one of
+     * our real/saved/effective ids (0 or the new euid). */
+    if (syscall(SYS_setgroups, (size_t)id->ngroups, id->groups) < 0 ||
+        syscall(SYS_setresgid, (gid_t)-1, id->egid, (gid_t)-1) < 0)
+        return -EACCES;
+    syscall(SYS_setfsgid, id->fsgid);
+    if ((gid_t)syscall(SYS_setfsgid, (gid_t)-1) != id->fsgid)
+        return -EACCES;
+    if (syscall(SYS_setresuid, (uid_t)-1, id->euid, (uid_t)-1) < 0)
+        return -EACCES;
+    syscall(SYS_setfsuid, id->fsuid);
+    if ((uid_t)syscall(SYS_setfsuid, (uid_t)-1) != id->fsuid)
+        return -EACCES;
+    return 0;
+}
+
+int rt_identity_leave(const rt_identity *id)
+{
+    if (!id->set)
+        return 0;
+    /* The saved uid is 0: the euid may go back without a capability, which brings the
+     * effective capabilities back. */
+    if (syscall(SYS_setresuid, (uid_t)-1, (uid_t)0, (uid_t)-1) < 0 ||
+        syscall(SYS_setresgid, (gid_t)-1, sup_egid, (gid_t)-1) < 0 ||
+        syscall(SYS_setgroups, (size_t)sup_ngroups, sup_groups) < 0)
+        return -1;
+    syscall(SYS_setfsuid, (uid_t)0);
+    syscall(SYS_setfsgid, sup_egid);
+    if (geteuid() != 0 || getegid() != sup_egid || (uid_t)syscall(SYS_setfsuid, (uid_t)-1) != 0)
+        return -1;
+    return 0;
+}
 
 void rt_creds_init(void)
 {
     sup_root = geteuid() == 0;
+    sup_egid = getegid();
     int ng = getgroups(MAX_GROUPS, sup_groups);
     sup_ngroups = ng < 0 ? 0 : ng;
     cred_cache_init();

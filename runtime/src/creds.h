@@ -19,6 +19,26 @@ int rt_creds_load(call *c, int creating);
 int rt_creds_enter(call *c, int creating);
 void rt_creds_leave(call *c);
 
+/* The app thread's whole identity as a peer sees it (effective ids, groups) and as
+ * permission checks see it (file system ids), for acting as the app in a connect: the
+ * listener's SO_PEERCRED/SO_PEERGROUPS then show the app's ids (its pid is ours). */
+typedef struct {
+    int set;            /* 0: act as ourselves (non-root supervisor, or root app) */
+    uid_t euid, fsuid;
+    gid_t egid, fsgid;
+    int ngroups;
+    gid_t groups[MAX_GROUPS];
+} rt_identity;
+/* From a call whose credentials were loaded (rt_creds_load): 0 or -EACCES. */
+int rt_identity_of(const call *c, rt_identity *out);
+/* Take id in the calling thread only (raw system calls: other threads keep theirs); the
+ * saved uid stays 0 so rt_identity_leave can come back. 0 or -EACCES (then still call
+ * rt_identity_leave). */
+int rt_identity_enter(const rt_identity *id);
+/* Back to the supervisor's own identity: 0, or -1 when that failed (the caller must not
+ * go on acting in this thread). */
+int rt_identity_leave(const rt_identity *id);
+
 /* A thread may change its credentials from now on (setuid family): forget cached ones. */
 void rt_creds_invalidate(void);
 /* execve from a thread other than its leader: the leader's tid changes hands. */

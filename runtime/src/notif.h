@@ -20,8 +20,8 @@ typedef struct {
     int vm_eperm;       /* process_vm_readv said EPERM */
     int answered;       /* a reply was sent (or the call is gone) */
     /* the application thread's credentials (from /proc/TID/status or the cache) */
-    uid_t fsuid;
-    gid_t fsgid;
+    uid_t fsuid, euid;
+    gid_t fsgid, egid;
     mode_t umask;
     gid_t groups[MAX_GROUPS];
     int ngroups;

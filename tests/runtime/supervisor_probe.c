@@ -7,6 +7,8 @@
 #include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,121 @@ static int connect_unix(const char *path)
     int e = res(connect(s, (struct sockaddr *)&a, sizeof(a)));
     if (e == 0 && write(s, "x", 1) != 1)
         e = errno;
+    close(s);
+    return e;
+}
+
+/* Connect (stream), send "ping", expect "pong" back: data flows both ways. abstract: the
+ * name is an abstract address ("\0name"). */
+static int unix_echo(const char *name, int abstract)
+{
+    int s = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (s < 0)
+        return errno;
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path + abstract, sizeof(a.sun_path) - 1, "%s", name);
+    socklen_t len = abstract ? (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 +
+                                           strlen(name))
+                             : (socklen_t)sizeof(a);
+    int e = res(connect(s, (struct sockaddr *)&a, len));
+    char b[8] = {0};
+    if (e == 0 && write(s, "ping", 4) != 4)
+        e = errno;
+    if (e == 0 && read(s, b, 4) != 4)
+        e = EPROTO;
+    if (e == 0 && memcmp(b, "pong", 4) != 0)
+        e = EPROTO;
+    close(s);
+    return e;
+}
+
+static int unix_dgram(const char *path)
+{
+    int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+    if (s < 0)
+        return errno;
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+    int e = res(connect(s, (struct sockaddr *)&a, sizeof(a)));
+    if (e == 0 && send(s, "d", 1, 0) != 1)
+        e = errno;
+    close(s);
+    return e;
+}
+
+/* A second thread flips the shared sockaddr between two paths of the same length while
+ * this one connects tries times. Returns EXDEV if any connect reached the denied path
+ * (getpeername names the socket actually connected); counts on stderr. */
+static struct sockaddr_un race_addr;
+static char race_paths[2][108];
+static volatile int race_stop;
+
+static void *flipper(void *arg)
+{
+    (void)arg;
+    size_t n = strlen(race_paths[0]) + 1;
+    for (unsigned i = 0; !race_stop; i++)
+        memcpy((char *)race_addr.sun_path, race_paths[i & 1], n);
+    return NULL;
+}
+
+static int unix_race(const char *ok, const char *denied, int tries)
+{
+    if (strlen(ok) != strlen(denied))
+        return EINVAL;
+    snprintf(race_paths[0], sizeof(race_paths[0]), "%s", ok);
+    snprintf(race_paths[1], sizeof(race_paths[1]), "%s", denied);
+    race_addr.sun_family = AF_UNIX;
+    memcpy(race_addr.sun_path, ok, strlen(ok) + 1);
+    pthread_t th;
+    if (pthread_create(&th, NULL, flipper, NULL))
+        return EAGAIN;
+    int nok = 0, nden = 0, nrefused = 0, nother = 0;
+    for (int i = 0; i < tries; i++) {
+        int s = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (s < 0)
+            return errno;
+        if (connect(s, (struct sockaddr *)&race_addr, sizeof(race_addr)) == 0) {
+            struct sockaddr_un peer;
+            socklen_t pl = sizeof(peer);
+            memset(&peer, 0, sizeof(peer));
+            if (getpeername(s, (struct sockaddr *)&peer, &pl) == 0 &&
+                strcmp(peer.sun_path, denied) == 0)
+                nden++;
+            else
+                nok++;
+        } else if (errno == EACCES) {
+            nrefused++;
+        } else {
+            nother++;
+        }
+        close(s);
+    }
+    race_stop = 1;
+    pthread_join(th, NULL);
+    fprintf(stderr, "race: connected-allowed=%d connected-denied=%d refused=%d other=%d\n",
+            nok, nden, nrefused, nother);
+    return nden ? EXDEV : 0;
+}
+
+static int udp_echo(int port)
+{
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    if (s < 0)
+        return errno;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int e = res(connect(s, (struct sockaddr *)&a, sizeof(a)));
+    char b[8] = {0};
+    if (e == 0 && send(s, "ping", 4, 0) != 4)
+        e = errno;
+    struct pollfd p = {.fd = s, .events = POLLIN};
+    if (e == 0 && poll(&p, 1, 5000) != 1)
+        e = ETIMEDOUT;
+    if (e == 0 && recv(s, b, 4, 0) != 4)
+        e = EPROTO;
+    if (e == 0 && memcmp(b, "pong", 4) != 0)
+        e = EPROTO;
     close(s);
     return e;
 }
@@ -135,6 +252,18 @@ static int run(char **a, int n)
     }
     if (!strcmp(v, "connect-unix") && n == 2)
         return connect_unix(a[1]);
+    if (!strcmp(v, "unix-echo") && n == 2)
+        return unix_echo(a[1], 0);
+    if (!strcmp(v, "abstract-echo") && n == 2)
+        return unix_echo(a[1], 1);
+    if (!strcmp(v, "unix-dgram") && n == 2)
+        return unix_dgram(a[1]);
+    if (!strcmp(v, "unix-race") && n == 4)
+        return unix_race(a[1], a[2], atoi(a[3]));
+    if (!strcmp(v, "udp-echo") && n == 2)
+        return udp_echo(atoi(a[1]));
+    if (!strcmp(v, "drop-unix-echo") && n == 3) /* drop to a[1], then unix-echo a[2] */
+        return drop((unsigned)atoi(a[1])) ?: unix_echo(a[2], 0);
     if (!strcmp(v, "connect-tcp") && n == 2)
         return connect_tcp(atoi(a[1]), 0);
     if (!strcmp(v, "connect-tcp-nb") && n == 2)
