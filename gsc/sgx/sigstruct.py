@@ -1,6 +1,6 @@
 """SIGSTRUCT (1808 bytes): build, sign, assemble from an external signature, parse, verify.
 
-Layout and rules: shared/docs/sgx-measurement.md, section 4. Signing uses RSASSA-PKCS1-v1_5
+Layout and rules: docs/sgx-measurement.md, section 4. Signing uses RSASSA-PKCS1-v1_5
 with SHA-256 (deterministic), so the same inputs give the same bytes as Gramine's signer.
 """
 

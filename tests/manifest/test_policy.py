@@ -145,6 +145,7 @@ SEG = st.sampled_from(["a", "b", "ab", "a.b", "a-", "é"])
 NPATH = st.lists(SEG, min_size=0, max_size=4).map(lambda s: "/" + "/".join(s))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(NPATH.filter(lambda p: p != "/"), max_size=6, unique=True),
