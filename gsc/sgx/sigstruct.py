@@ -273,9 +273,16 @@ def assemble(unsigned: Sigstruct, public_key: rsa.RSAPublicKey, signature: bytes
 
 def sign_enclave(manifest: bytes, pal: bytes, key: rsa.RSAPrivateKey, date: dt.date) -> bytes:
     """One-step signing: measure the manifest bytes as-is, build, sign, assemble."""
-    check_public_key(key.public_key(), "key")
     params = SgxParams.from_manifest_bytes(manifest)
-    unsigned = build_unsigned(measure_mrenclave(manifest, pal, params), params, date)
+    return sign_measured(measure_mrenclave(manifest, pal, params), params, key, date)
+
+
+def sign_measured(mrenclave: bytes, params: SgxParams, key: rsa.RSAPrivateKey,
+                  date: dt.date) -> bytes:
+    """Sign an enclave already measured (MRENCLAVE of the manifest and PAL whose [sgx]
+    settings are ``params``): build, sign, assemble."""
+    check_public_key(key.public_key(), "key")
+    unsigned = build_unsigned(mrenclave, params, date)
     signature = key.sign(unsigned.signing_data(), padding.PKCS1v15(), hashes.SHA256())
     return assemble(unsigned, key.public_key(), signature)
 

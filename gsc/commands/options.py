@@ -1,0 +1,59 @@
+"""Options shared by several commands, declared once (with help)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+from pathlib import Path
+
+from gsc.errors import InputError
+
+
+def add_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true",
+                   help="print exactly one JSON object on stdout (diagnostics stay on stderr)")
+
+
+def add_quiet(p: argparse.ArgumentParser) -> None:
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="print only the result on stdout (warnings still go to stderr)")
+
+
+def add_key(p: argparse.ArgumentParser, *, positional: bool = False) -> None:
+    helptext = "RSA-3072 (e=3) PEM signing key"
+    if positional:
+        p.add_argument("key", metavar="KEY", type=Path, help=helptext)
+    else:
+        p.add_argument("-k", "--key", type=Path, metavar="PEM", help=helptext)
+    p.add_argument("--passphrase-file", type=Path, metavar="FILE",
+                   help="file holding the key's passphrase (else $GSC_KEY_PASSPHRASE)")
+
+
+def add_date(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--date", metavar="YYYY-MM-DD",
+                   help="SIGSTRUCT date (default: $SOURCE_DATE_EPOCH if set, else today; UTC)")
+
+
+def add_tag(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument("-t", "--tag", help=f"output tag (default {default})")
+
+
+def add_pull(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-pull", action="store_true",
+                   help="never pull a missing image (fail instead)")
+
+
+def signing_date(text: str | None) -> dt.date:
+    """--date, else SOURCE_DATE_EPOCH (reproducible builds), else today (UTC)."""
+    from gsc.sgx.sigstruct import parse_date, today_utc
+
+    if text is not None:
+        return parse_date(text)
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch is not None and epoch.strip():
+        try:
+            return dt.datetime.fromtimestamp(int(epoch), dt.UTC).date()
+        except (ValueError, OverflowError, OSError):
+            raise InputError(f"SOURCE_DATE_EPOCH={epoch!r} is not a Unix time") from None
+    return today_utc()
