@@ -182,6 +182,7 @@ def plan_build(req: BuildRequest, image: Image, runtime: bytes,
             ((e.path, e.sha256) for e in image.fs.entries() if e.kind == "file" and e.sha256),
             exclude=cfg.all_excluded,
             include=cfg.trusted_files,
+            allowed=cfg.all_allowed,
         )
     warnings += [f"not trusting {name!r}: its name is not valid UTF-8"
                  for name in selection.skipped_unrepresentable]

@@ -140,3 +140,21 @@ def test_check_tag() -> None:
         check_tag("UPPER:1")
     with pytest.raises(InputError):
         check_tag("ok:bad tag")
+
+
+def test_docker_provided_files_are_never_trusted() -> None:
+    entries = [("/etc/hosts", "a" * 64), ("/etc/hostname", "b" * 64),
+               ("/etc/resolv.conf", "c" * 64), ("/etc/passwd", "d" * 64)]
+    sel = select_trusted(entries, exclude=[], allowed=["/etc/hosts"])
+    assert [f.path for f in sel.files] == ["/etc/passwd"]
+    with pytest.raises(InputError, match="Docker provides it"):
+        select_trusted(entries, exclude=[], include=["/etc/resolv.conf"])
+
+
+def test_allowed_wins_over_trusted_and_forcing_an_overlap_is_an_error() -> None:
+    entries = [("/data/seed.db", "a" * 64), ("/data2/x", "b" * 64), ("/app/log", "c" * 64),
+               ("/app/main", "d" * 64)]
+    sel = select_trusted(entries, exclude=[], allowed=["/data/", "/app/log"])
+    assert [f.path for f in sel.files] == ["/app/main", "/data2/x"]
+    with pytest.raises(InputError, match="under the allowed path '/data/'"):
+        select_trusted(entries, exclude=[], include=["/data/seed.db"], allowed=["/data/"])
