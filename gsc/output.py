@@ -1,5 +1,6 @@
-"""Output conventions: `--json` prints exactly one JSON object on stdout; human text
-goes to stderr."""
+"""Output conventions: results on stdout (`--json`: exactly one JSON object; otherwise
+the result lines a script wants, e.g. the output tag or `MRENCLAVE <hex>`), everything
+else (progress, notes, warnings) on stderr."""
 
 from __future__ import annotations
 
@@ -13,6 +14,12 @@ def emit_json(obj: dict[str, Any]) -> None:
     sys.stdout.flush()
 
 
+def result(line: str) -> None:
+    """A result line (stdout)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
 def say(message: str) -> None:
-    """Human-readable text (stderr, so stdout stays machine-readable)."""
+    """Human-readable diagnostics (stderr, so stdout stays machine-readable)."""
     sys.stderr.write(message + "\n")

@@ -50,3 +50,10 @@ class Progress:
         if self.tty:
             self._write("\r\x1b[K")
         self._write(f"gsc: {message}\n")
+
+    def warn(self, message: str) -> None:
+        """A warning: always shown on stderr, even when quiet (-q never drops warnings)."""
+        if self.tty and not self.quiet:
+            self.stream.write("\r\x1b[K")
+        self.stream.write(f"gsc: warning: {message}\n")
+        self.stream.flush()

@@ -130,14 +130,16 @@ def image_statement(image_id: str, name: str) -> dict[str, Any]:
     """The statement for a gsc image in the Docker daemon, from what the image holds:
     its SIGSTRUCT (or, unsigned, its labels), its /gsc/ files and its labels."""
     from gsc import __version__
-    from gsc.build import docker_api, labels
-    from gsc.build.shielded import open_shielded
+    from gsc.image.loader import DaemonSource
     from gsc.sgx.sigstruct import Sigstruct
+    from gsc.shield import layout as labels
+    from gsc.shield.shielded import read_shielded
 
-    img = open_shielded(docker_api.connect(), image_id)
+    shielded = read_shielded(DaemonSource(image_id, pull=False))
+    img = shielded.files
     if img.runtime is None or img.manifest is None:
         raise InputError(f"{name}: /gsc/ lacks the runtime or the manifest")
-    lab = img.labels
+    lab = shielded.labels
     if img.signature is not None:
         info = Sigstruct.from_bytes(img.signature).to_json()
     else:
@@ -151,7 +153,7 @@ def image_statement(image_id: str, name: str) -> dict[str, Any]:
         }
     return statement(
         image_name=name,
-        image_digest=img.id,
+        image_digest=shielded.id,
         input_ref=lab.get(labels.BASE_NAME, ""),
         input_digest=lab.get(labels.BASE_DIGEST, ""),
         mrenclave=str(info["mrenclave"]),

@@ -21,3 +21,8 @@ def runtime_path() -> Path:
         f"the gsc runtime executable is missing: neither {PACKAGED} (installed package) nor "
         f"{DEVELOPMENT} (source tree; build it with `make -C runtime runtime`) exists"
     )
+
+
+def runtime_bytes() -> bytes:
+    """The runtime executable's bytes (see runtime_path)."""
+    return runtime_path().read_bytes()

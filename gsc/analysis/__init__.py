@@ -17,7 +17,6 @@ from gsc.analysis.entrypoint import (
     search_path,
 )
 from gsc.analysis.libsearch import LibrarySearch
-from gsc.image import paths
 from gsc.image.fs import ImageFS
 from gsc.image.loader import Image
 
@@ -77,7 +76,7 @@ class Analysis:
 def analyze(image: Image) -> Analysis:
     cfg = image.config
     argv = docker_argv(cfg.entrypoint, cfg.cmd)
-    workdir = paths.normalize(cfg.workdir) if cfg.workdir else "/"
+    workdir = cfg.workdir  # normalised by gsc.image.config
     result = analyze_program(image.fs, argv, cfg.env, workdir)
     result.image_id = image.id
     result.image_ref = image.ref

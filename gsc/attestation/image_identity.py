@@ -22,17 +22,17 @@ def image_identity(ref: str) -> ImageIdentity:
     """Verify the gsc image `ref` (exactly as `gsc verify-image`) and return its identity.
     Raises VerificationError when the image does not verify, InputError when it cannot be
     read."""
-    from gsc.build import labels
-    from gsc.build.verify import verify_image
     from gsc.image import load_image
     from gsc.sgx.sigstruct import Sigstruct
+    from gsc.shield import layout as labels
+    from gsc.shield.verify import verify_image
 
     report = verify_image(ref, mrenclave=None, mrsigner=None)
     if not report.ok or report.mrenclave is None or report.mrsigner is None:
         problems = "; ".join(report.problems) or "no verified identity"
         raise VerificationError(f"--image {ref} does not verify: {problems}")
     # The SIGSTRUCT (already verified by verify_image) of the same image ID.
-    with load_image(report.image_id, pull=False) as image:
+    with load_image(str(report.image["id"]), pull=False) as image:
         entry = image.fs.get(labels.SIG_PATH)
         if entry is None or entry.kind != "file":
             raise VerificationError(f"--image {ref}: no {labels.SIG_PATH}")
@@ -43,7 +43,7 @@ def image_identity(ref: str) -> ImageIdentity:
     if sig.mrenclave.hex() != report.mrenclave or sig.mrsigner.hex() != report.mrsigner:
         raise VerificationError(f"--image {ref} changed while it was being verified")
     return ImageIdentity(
-        image_id=report.image_id,
+        image_id=str(report.image["id"]),
         mrenclave=sig.mrenclave,
         mrsigner=sig.mrsigner,
         isvprodid=sig.isv_prod_id,

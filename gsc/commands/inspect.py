@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import argparse
 
+from gsc.commands import options
 from gsc.errors import EXIT_OK, EXIT_VERIFY
-from gsc.output import emit_json, say
+from gsc.output import emit_json, result
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -19,22 +20,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
         "shared-library closure and anything missing.",
     )
     parser.add_argument("image", metavar="IMAGE", help="image name[:tag], name@digest or ID")
-    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    parser.add_argument("--no-pull", action="store_true", help="never pull a missing image")
+    options.add_json(parser)
+    options.add_pull(parser)
     parser.set_defaults(run=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     from gsc.analysis import analyze
-    from gsc.image import load_image
+    from gsc.image.loader import DaemonSource
 
-    with load_image(args.image, pull=not args.no_pull) as image:
+    with DaemonSource(args.image, pull=not args.no_pull).open() as image:
         analysis = analyze(image)
+        doc = {**analysis.to_json(),
+               "image": {"id": image.id, "ref": image.ref, "tags": list(image.repo_tags)},
+               "warnings": list(image.warnings)}
     if args.json:
-        emit_json(analysis.to_json())
+        emit_json(doc)
     else:
-        _human(analysis.to_json())
+        _human(doc)
     return EXIT_OK if analysis.ok else EXIT_VERIFY
 
 
@@ -46,35 +50,35 @@ def _human(d: dict[str, object]) -> None:
     img = d["image"]
     ep = d["entrypoint"]
     assert isinstance(img, dict) and isinstance(ep, dict)
-    say(f"image       {img['ref']} ({img['id']})")
+    result(f"image       {img['ref']} ({img['id']})")
     argv = d["argv"]
     assert isinstance(argv, list)
-    say("argv        " + " ".join(_q(a) for a in argv))
-    say(f"workdir     {d['workdir']}")
-    say(f"user        {d['user'] or '(root, default)'}")
+    result("argv        " + " ".join(_q(a) for a in argv))
+    result(f"workdir     {d['workdir']}")
+    result(f"user        {d['user'] or '(root, default)'}")
     env = d["env"]
     assert isinstance(env, dict)
     for i, (k, v) in enumerate(env.items()):
-        say(("env         " if i == 0 else "            ") + f"{k}={_q(v)}")
-    say(f"entrypoint  {ep['path'] or '(unresolved)'} [{ep['kind'] or '?'}]")
+        result(("env         " if i == 0 else "            ") + f"{k}={_q(v)}")
+    result(f"entrypoint  {ep['path'] or '(unresolved)'} [{ep['kind'] or '?'}]")
     for interp in ep["interpreters"]:
-        say(f"  #! via    {interp}")
+        result(f"  #! via    {interp}")
     if ep["elf_interpreter"]:
-        say(f"  ELF interpreter  {ep['elf_interpreter']}")
+        result(f"  ELF interpreter  {ep['elf_interpreter']}")
     libs = d["libraries"]
     assert isinstance(libs, list)
-    say(f"libraries   {len(libs)}")
+    result(f"libraries   {len(libs)}")
     for lib in libs:
-        say(f"  {lib['name']} => {lib['path']}")
+        result(f"  {lib['name']} => {lib['path']}")
     files = d["files"]
     assert isinstance(files, dict)
-    say(f"files       {files['regular']} regular, {files['symlink']} symlinks, "
+    result(f"files       {files['regular']} regular, {files['symlink']} symlinks, "
         f"{files['dir']} dirs, {files['other']} other, {files['bytes']} bytes")
     missing = d["missing"]
     assert isinstance(missing, list)
     if missing:
-        say(f"MISSING     {len(missing)}")
+        result(f"MISSING     {len(missing)}")
         for m in missing:
-            say(f"  {m}")
+            result(f"  {m}")
     else:
-        say("status      ok: everything the entrypoint needs is present")
+        result("status      ok: everything the entrypoint needs is present")

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import re
 
+from gsc.commands import options
 from gsc.errors import EXIT_VERIFY, InputError
-from gsc.output import emit_json, say
+from gsc.output import emit_json, result
 
 _HEX32 = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -21,13 +22,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
     p.add_argument("image", metavar="IMAGE")
     p.add_argument("--mrenclave", metavar="HEX", help="expected MRENCLAVE")
     p.add_argument("--mrsigner", metavar="HEX", help="expected MRSIGNER")
-    p.add_argument("--json", action="store_true")
+    options.add_json(p)
     p.set_defaults(run=run)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    from gsc.build.verify import verify_image
+    from gsc.shield.verify import verify_image
 
     for name in ("mrenclave", "mrsigner"):
         value = getattr(args, name)
@@ -37,9 +38,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         emit_json(report.to_json())
     elif report.ok:
-        say(f"{args.image}: OK ({report.checked_files} trusted files, mrenclave "
+        result(f"{args.image}: OK ({report.checked_files} trusted files, mrenclave "
             f"{report.mrenclave}, mrsigner {report.mrsigner})")
     else:
         for p in report.problems:
-            say(f"{args.image}: FAIL: {p}")
+            result(f"{args.image}: FAIL: {p}")
     return 0 if report.ok else EXIT_VERIFY

@@ -6,15 +6,24 @@ or extracting anything from the image on the host.
 """
 
 from gsc.image.fs import ImageFS
-from gsc.image.loader import Image, docker_client, load_archive, load_image
+from gsc.image.loader import (
+    ArchiveSource,
+    DaemonSource,
+    Image,
+    ImageSource,
+    load_archive,
+    load_image,
+)
 from gsc.image.model import FileEntry, ImageConfig
 
 __all__ = [
+    "ArchiveSource",
+    "DaemonSource",
     "FileEntry",
     "Image",
     "ImageConfig",
     "ImageFS",
-    "docker_client",
+    "ImageSource",
     "load_archive",
     "load_image",
 ]

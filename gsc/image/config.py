@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gsc.errors import InputError
+from gsc.image import paths
 from gsc.image.model import ImageConfig
 
 
@@ -56,9 +57,11 @@ def parse_config(doc: dict[str, Any]) -> ImageConfig:
         entrypoint=_opt_list(cfg.get("Entrypoint"), "Entrypoint"),
         cmd=_opt_list(cfg.get("Cmd"), "Cmd"),
         env=parse_env(env_list),
-        workdir=_str(cfg.get("WorkingDir"), "WorkingDir"),
+        # Normalised once, here: "/app/" and "/app" are the same start directory.
+        workdir=paths.normalize(_str(cfg.get("WorkingDir"), "WorkingDir") or "/"),
         user=_str(cfg.get("User"), "User"),
         labels=dict(labels),
         architecture=_str(doc.get("architecture"), "architecture"),
         os=_str(doc.get("os"), "os"),
+        raw=dict(cfg),
     )

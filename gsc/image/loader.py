@@ -1,31 +1,47 @@
-"""Finding an image through the Docker Engine API (by name, ID or digest; pulled when
-missing) and reading it with ``docker save`` into a private temporary directory."""
+"""Image sources: where gsc reads an image from. One interface, two implementations.
+
+``ImageSource`` gives an image's ID, the reference it was asked for, its repository
+digests and tags, its config (cheap, no content read), a directory's regular files
+(``read_dir``, cheap) and the complete merged file system (``open``: reads and hashes every
+layer into a private temporary store).
+
+- ``DaemonSource``: an image in the local Docker Engine (found by name, ID or digest,
+  pulled when missing and allowed), read with ``docker save`` through gsc.engine.
+- ``ArchiveSource``: a ``docker save`` archive (either layout) from a binary stream.
+
+Every command (inspect, build, sign-image, info-image, verify-image) reads through this.
+"""
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import shutil
-import socket
 import tempfile
 import weakref
-from collections.abc import Callable, Iterator
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from gsc import engine
 from gsc.errors import InputError
+from gsc.image import paths
 from gsc.image.archive import read_saved
 from gsc.image.config import parse_config
 from gsc.image.fs import ImageFS
 from gsc.image.layers import Retain
 from gsc.image.model import ImageConfig
-from gsc.image.store import CHUNK, ContentStore
+from gsc.image.reference import ImageRef
+from gsc.image.store import ContentStore
 from gsc.image.tarstream import ReaderSource
 
+Progress = Callable[[int, int], None]
 
-@dataclass
+
+@dataclass(frozen=True)
 class Image:
-    """An image read from the engine. Use as a context manager (or call ``close()``)
-    to delete its private temporary directory."""
+    """An image read completely: config and merged file system. Use as a context manager
+    (or call ``close()``) to delete its private temporary directory."""
 
     id: str
     ref: str
@@ -34,7 +50,8 @@ class Image:
     fs: ImageFS
     layout: str = "docker-archive"
     warnings: list[str] = field(default_factory=list)
-    _cleanup: Any = field(default=None, repr=False, compare=False)
+    repo_tags: list[str] = field(default_factory=list)
+    _cleanup: Callable[[], None] | None = field(default=None, repr=False, compare=False)
 
     def close(self) -> None:
         if self._cleanup is not None:
@@ -47,18 +64,23 @@ class Image:
         self.close()
 
 
-class _IterStream:
-    """A ``read(n)`` view over an iterator of byte chunks (the SDK's generator)."""
+class ImageSource(ABC):
+    """Where an image comes from (see the module docstring)."""
 
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._buf = b""
+    id: str
+    ref: str
+    digests: tuple[str, ...]
+    tags: tuple[str, ...]
+    config: ImageConfig
 
-    def read(self, size: int) -> bytes:
-        if not self._buf:
-            self._buf = next(self._chunks, b"")
-        data, self._buf = self._buf[:size], self._buf[size:]
-        return data
+    @abstractmethod
+    def read_dir(self, directory: str) -> dict[str, bytes]:
+        """Regular files directly inside ``directory``, by base name ({} if none)."""
+
+    @abstractmethod
+    def open(self, *, retain: Retain = "needed", progress: Progress | None = None) -> Image:
+        """The complete image (config and merged file system with SHA-256 of every
+        regular file). The caller closes it."""
 
 
 class _Counting:
@@ -84,83 +106,6 @@ class _Counting:
         return data
 
 
-def _export(client: Any, image_id: str) -> tuple[Any, Callable[[], None]]:
-    """(stream with readinto/read over the ``docker save`` tar, function to close it;
-    that also unblocks a thread waiting in a read).
-
-    Reads the HTTP body straight into our buffers (http.client de-chunks into them)
-    when the SDK's response allows it, else falls back to the SDK's chunk generator."""
-    api = client.api
-    try:
-        res = api._get(api._url("/images/{0}/get", image_id), stream=True)
-        api._raise_for_status(res)
-    except AttributeError:
-        return _IterStream(iter(api.get_image(image_id, chunk_size=CHUNK))), lambda: None
-    sock = None
-    with contextlib.suppress(Exception):
-        sock = api._get_raw_response_socket(res)
-        # as the SDK does for raw streams: exporting a big image may take a while
-        api._disable_socket_timeout(sock)
-
-    def close() -> None:
-        if sock is not None:
-            with contextlib.suppress(Exception):
-                sock.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(Exception):
-            res.close()
-
-    fp = getattr(res.raw, "_fp", None)
-    if fp is not None and callable(getattr(fp, "readinto", None)) and not res.headers.get(
-            "Content-Encoding"):
-        return fp, close
-    return _IterStream(res.iter_content(CHUNK, False)), close
-
-
-def docker_client() -> Any:
-    try:
-        import docker
-
-        client = docker.from_env(timeout=600)
-        client.ping()
-        return client
-    except Exception as exc:
-        raise InputError(f"cannot reach the Docker Engine: {exc}") from None
-
-
-def _find(client: Any, ref: str, pull: bool) -> Any:
-    import docker.errors
-
-    try:
-        return client.images.get(ref)
-    except docker.errors.ImageNotFound:
-        pass
-    except docker.errors.APIError as exc:
-        raise InputError(f"image {ref!r}: {exc.explanation or exc}") from None
-    if not pull:
-        raise InputError(f"image {ref!r} is not present locally (pulling disabled)")
-    try:
-        repo, tag = _split_ref(ref)
-        client.images.pull(repo, tag=tag)
-        return client.images.get(ref)
-    except docker.errors.APIError as exc:
-        msg = str(exc.explanation or exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise InputError(f"image {ref!r} is neither local nor pullable: {msg}") from None
-    except Exception as exc:
-        raise InputError(f"image {ref!r} is neither local nor pullable: {exc}") from None
-
-
-def _split_ref(ref: str) -> tuple[str, str | None]:
-    """repository and tag-or-digest for a pull (the SDK pulls ':latest' when None)."""
-    if "@" in ref:
-        repo, digest = ref.split("@", 1)
-        return repo, digest
-    slash = ref.rfind("/")
-    colon = ref.rfind(":")
-    if colon > slash:
-        return ref[:colon], ref[colon + 1:]
-    return ref, None
-
-
 def _private_store() -> tuple[ContentStore, weakref.finalize]:  # type: ignore[type-arg]
     """A content store in a fresh private (0700) temp dir, and the finalizer that closes
     it and removes the directory (called on error, on Image.close, or at exit)."""
@@ -174,77 +119,102 @@ def _private_store() -> tuple[ContentStore, weakref.finalize]:  # type: ignore[t
     return store, weakref.finalize(store, cleanup)
 
 
-def load_image(ref: str, *, pull: bool = True, client: Any | None = None,
-               retain: Retain = "needed",
-               progress: Callable[[int, int], None] | None = None) -> Image:
-    """Read image ``ref`` (name[:tag], name@digest, or ID) completely: config and merged
-    file system with SHA-256 of every regular file. Contents live in a private temp
-    dir until the Image is closed; by default only the contents gsc can need are kept
-    (ELF objects, scripts, executables, /etc, /gsc, small files: see
-    ``gsc.image.layers.Retain``), ``retain="all"`` keeps all. ``progress(done, total)`` is
-    called (from a reader thread) as bytes of the export arrive; total is the image's
-    size as the Engine reports it (0 if unknown). Raises InputError when the image
-    cannot be had."""
-    if not ref or ref.startswith("-") or any(c.isspace() for c in ref):
-        raise InputError(f"invalid image reference {ref!r}")
-    if client is None:
-        client = docker_client()
-    image = _find(client, ref, pull)
-    image_id = str(image.id)
-    attrs = image.attrs or {}
-    store, finalizer = _private_store()
-    try:
+class DaemonSource(ImageSource):
+    """An image of the local Docker Engine."""
+
+    def __init__(self, ref: str, *, pull: bool = True, client: Any | None = None) -> None:
+        self.reference = ImageRef.parse(ref)
+        self.client = client if client is not None else engine.connect()
+        attrs = engine.inspect(self.client, self.reference, pull=pull)
+        self.id = str(attrs["Id"])
+        self.ref = ref
+        self.digests = tuple(attrs.get("RepoDigests") or ())
+        self.tags = tuple(attrs.get("RepoTags") or ())
+        self.size = int(attrs.get("Size") or 0)
+        self.config = parse_config({"config": attrs.get("Config"),
+                                    "architecture": attrs.get("Architecture"),
+                                    "os": attrs.get("Os")})
+
+    def read_dir(self, directory: str) -> dict[str, bytes]:
+        return engine.read_dir(self.client, self.id, directory)
+
+    def open(self, *, retain: Retain = "needed", progress: Progress | None = None) -> Image:
+        store, finalizer = _private_store()
         try:
-            stream, close_stream = _export(client, image_id)
-        except Exception as exc:
-            raise InputError(f"cannot export image {ref!r}: {exc}") from None
-        if progress is not None:
-            total = int(attrs.get("Size") or 0)
-            stream = _Counting(stream, lambda done: progress(done, total))
-        src = ReaderSource(stream, threaded=True)
-        try:
-            saved = read_saved(src, store, image_id=image_id, retain=retain)
-        except InputError:
+            stream, close_stream = engine.export(self.client, self.id)
+            if progress is not None:
+                total = self.size
+                report = progress
+                stream = _Counting(stream, lambda done: report(done, total))
+            src = ReaderSource(stream, threaded=True)
+            try:
+                saved = read_saved(src, store, image_id=self.id, retain=retain)
+            except InputError:
+                raise
+            except Exception as exc:  # transport errors mid-stream
+                raise InputError(
+                    f"cannot read image {self.ref!r}: {type(exc).__name__}: {exc}") from None
+            finally:
+                close_stream()
+                src.close()
+            config = parse_config(saved.config)
+        except BaseException:
+            finalizer()
             raise
-        except Exception as exc:  # transport errors mid-stream
-            raise InputError(f"cannot read image {ref!r}: {type(exc).__name__}: {exc}") from None
-        finally:
-            close_stream()
-            src.close()
-        config = parse_config(saved.config)
-    except BaseException:
-        finalizer()
-        raise
-    img = Image(
-        id=image_id,
-        ref=ref,
-        repo_digests=list(attrs.get("RepoDigests") or []),
-        config=config,
-        fs=ImageFS(saved.entries, store),
-        layout=saved.layout,
-        warnings=saved.warnings,
-    )
-    img._cleanup = finalizer
-    return img
+        return Image(id=self.id, ref=self.ref, repo_digests=list(self.digests), config=config,
+                     fs=ImageFS(saved.entries, store), layout=saved.layout,
+                     warnings=saved.warnings, repo_tags=list(self.tags), _cleanup=finalizer)
+
+
+class ArchiveSource(ImageSource):
+    """A ``docker save`` archive, read completely when constructed."""
+
+    def __init__(self, stream: Any, *, ref: str = "", image_id: str | None = None,
+                 retain: Retain = "all") -> None:
+        store, finalizer = _private_store()
+        try:
+            saved = read_saved(stream, store, image_id=image_id, retain=retain)
+            config = parse_config(saved.config)
+        except BaseException:
+            finalizer()
+            raise
+        self.id = image_id or "sha256:" + hashlib.sha256(saved.config_bytes).hexdigest()
+        self.ref = ref
+        self.digests = ()
+        self.tags = ()
+        self.config = config
+        self.image = Image(id=self.id, ref=ref, repo_digests=[], config=config,
+                           fs=ImageFS(saved.entries, store), layout=saved.layout,
+                           warnings=saved.warnings, _cleanup=finalizer)
+
+    def read_dir(self, directory: str) -> dict[str, bytes]:
+        fs = self.image.fs
+        real = fs.resolve(directory)
+        out: dict[str, bytes] = {}
+        if real is None:
+            return out
+        for name in fs.listdir(real):
+            entry = fs.get(paths.normalize(real + "/" + name))
+            if entry is not None and entry.kind == "file":
+                out[name] = fs.read_bytes(entry.path)
+        return out
+
+    def open(self, *, retain: Retain = "needed", progress: Progress | None = None) -> Image:
+        return self.image
+
+
+def load_image(ref: str, *, pull: bool = True, client: Any | None = None,
+               retain: Retain = "needed", progress: Progress | None = None) -> Image:
+    """Read image ``ref`` (name[:tag], name@digest, or ID) of the local Engine completely
+    (see ``DaemonSource``). By default only the contents gsc can need are kept (ELF
+    objects, scripts, executables, /etc, /gsc, small files: see
+    ``gsc.image.layers.Retain``); ``retain="all"`` keeps all. ``progress(done, total)`` is
+    called (from a reader thread) as bytes of the export arrive. Raises InputError when
+    the image cannot be had."""
+    return DaemonSource(ref, pull=pull, client=client).open(retain=retain, progress=progress)
 
 
 def load_archive(stream: Any, *, ref: str = "", image_id: str | None = None,
                  retain: Retain = "needed") -> Image:
-    """Read a ``docker save`` archive (either layout) from a binary stream; for tests
-    and for archives on disk."""
-    store, finalizer = _private_store()
-    try:
-        saved = read_saved(stream, store, image_id=image_id, retain=retain)
-        config = parse_config(saved.config)
-    except BaseException:
-        finalizer()
-        raise
-    import hashlib
-
-    img = Image(
-        id=image_id or "sha256:" + hashlib.sha256(saved.config_bytes).hexdigest(),
-        ref=ref, repo_digests=[], config=config, fs=ImageFS(saved.entries, store),
-        layout=saved.layout, warnings=saved.warnings,
-    )
-    img._cleanup = finalizer
-    return img
+    """Read a ``docker save`` archive (either layout) from a binary stream."""
+    return ArchiveSource(stream, ref=ref, image_id=image_id, retain=retain).image

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Kind = Literal["file", "symlink", "dir", "char", "block", "fifo", "socket"]
 
@@ -42,9 +42,10 @@ class FileEntry:
     blob: Blob | None = field(default=None, repr=False, compare=False)
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class ImageConfig:
-    """The parts of the image config that decide how a container starts."""
+    """The parts of the image config that decide how a container starts. ``raw`` is the
+    image config's ``config`` object as stored (Healthcheck, Volumes, OnBuild, ...)."""
 
     entrypoint: list[str] | None
     cmd: list[str] | None
@@ -54,3 +55,4 @@ class ImageConfig:
     labels: dict[str, str]
     architecture: str = ""
     os: str = ""
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)

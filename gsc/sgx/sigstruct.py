@@ -1,6 +1,6 @@
 """SIGSTRUCT (1808 bytes): build, sign, assemble from an external signature, parse, verify.
 
-Layout and rules: shared/docs/sgx-measurement.md, section 4. Signing uses RSASSA-PKCS1-v1_5
+Layout and rules: docs/sgx-measurement.md, section 4. Signing uses RSASSA-PKCS1-v1_5
 with SHA-256 (deterministic), so the same inputs give the same bytes as Gramine's signer.
 """
 
@@ -279,10 +279,17 @@ def sign_enclave(
     """One-step signing: measure the manifest bytes as-is, build, sign, assemble.
 
     `key` is any Signer (a PEM key, a PKCS#11 token key) or a cryptography RSA key."""
+    params = SgxParams.from_manifest_bytes(manifest)
+    return sign_measured(measure_mrenclave(manifest, pal, params), params, key, date)
+
+
+def sign_measured(mrenclave: bytes, params: SgxParams, key: Signer | rsa.RSAPrivateKey,
+                  date: dt.date) -> bytes:
+    """Sign an enclave already measured (MRENCLAVE of the manifest and PAL whose [sgx]
+    settings are ``params``): build, sign, assemble."""
     signer = as_signer(key)
     check_public_key(signer_public_key(signer), "key")
-    params = SgxParams.from_manifest_bytes(manifest)
-    unsigned = build_unsigned(measure_mrenclave(manifest, pal, params), params, date)
+    unsigned = build_unsigned(mrenclave, params, date)
     signature = signer.sign_pkcs1v15_sha256(unsigned.signing_data())
     return assemble(unsigned, signer_public_key(signer), signature)
 

@@ -1,4 +1,4 @@
-/* SGX enclave layout and MRENCLAVE as stated in shared/docs/sgx-measurement.md.
+/* SGX enclave layout and MRENCLAVE as stated in docs/sgx-measurement.md.
  *
  * The PAL is untrusted bytes: every header field is bounds-checked before use and the
  * parser fails closed. Only libc (memcpy/memset/snprintf) is used. */

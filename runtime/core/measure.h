@@ -1,4 +1,4 @@
-/* SGX enclave layout and MRENCLAVE, exactly as shared/docs/sgx-measurement.md states. */
+/* SGX enclave layout and MRENCLAVE, exactly as docs/sgx-measurement.md states. */
 #ifndef GSC_MEASURE_H
 #define GSC_MEASURE_H
 

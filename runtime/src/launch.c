@@ -7,12 +7,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "../core/gsc_layout.h"
 #include "../core/measure.h"
 #include "log.h"
 #include "util.h"
 
-#define MANIFEST_NAME "entrypoint.manifest.sgx"
-#define SIG_NAME "entrypoint.sig"
+#define MANIFEST_NAME GSC_LAYOUT_MANIFEST_NAME
+#define SIG_NAME GSC_LAYOUT_SIG_NAME
 #define MAX_MANIFEST ((size_t)256 << 20)
 #define MAX_EXE ((size_t)256 << 20)
 

@@ -1,31 +1,16 @@
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
+from capabilities import need_docker
 
 from . import images
 
 
-def _docker_ok() -> bool:
-    if shutil.which("docker") is None:
-        return False
-    return subprocess.run(["docker", "info"], capture_output=True).returncode == 0
-
-
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    return Path(os.environ.get("GSC_SHARED", Path(__file__).resolve().parents[1].parent / "shared"))
-
-
 @pytest.fixture(scope="session")
 def test_image() -> Iterator[Callable[[str], str]]:
-    if not _docker_ok():
-        pytest.skip("no Docker Engine")
+    need_docker()
     yield images.ensure
 
 
@@ -41,8 +26,7 @@ def loaded() -> Iterator[Callable[[str], object]]:
             cache[name] = load_image(images.ensure(name), pull=False)
         return cache[name]
 
-    if not _docker_ok():
-        pytest.skip("no Docker Engine")
+    need_docker()
     yield get
     for img in cache.values():
         img.close()  # type: ignore[attr-defined]

@@ -144,7 +144,8 @@ def test_cli_inspect(test_image: Any) -> None:
     bad = _gsc("inspect", test_image("hostile"), "--json")
     assert bad.returncode == 1 and json.loads(bad.stdout)["missing"]
     human = _gsc("inspect", test_image("userapp"))
-    assert human.returncode == 0 and human.stdout == "" and "/app/server" in human.stderr
+    # Results on stdout (so `gsc inspect X | grep ...` works), nothing else on stderr.
+    assert human.returncode == 0 and "/app/server" in human.stdout and human.stderr == ""
     nope = _gsc("inspect", "gsc-test/does-not-exist:nope", "--no-pull")
     assert nope.returncode == 2
     assert nope.stderr.startswith("gsc: error:") and nope.stderr.count("\n") == 1

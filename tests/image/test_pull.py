@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from capabilities import need
 
 from gsc.analysis import analyze
 from gsc.image import load_image
@@ -29,7 +30,7 @@ def _free_port() -> int:
 @pytest.fixture
 def registry() -> Iterator[str]:
     if not os.path.exists(REGISTRY):
-        pytest.skip("docker-registry is not installed")
+        need("registry", False, "docker-registry is not installed")
     port = _free_port()
     tmp = tempfile.mkdtemp(prefix="gsc-registry-")
     cfg = os.path.join(tmp, "config.yml")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from capabilities import reason
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -107,6 +108,7 @@ _ARCHIVE = _classic([_layer([("a/b", b"x" * 700, {}), ("a/l", b"", {"type": tarf
                                                                   "linkname": "b"})])], CONFIG)
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, len(_ARCHIVE) - 1), st.binary(min_size=1, max_size=8)),
                 max_size=4), st.integers(0, len(_ARCHIVE)))
@@ -127,7 +129,7 @@ def _gcc(*args: str) -> None:
     subprocess.run(["gcc", "-O0", *args], check=True, capture_output=True)
 
 
-@pytest.mark.skipif(shutil.which("gcc") is None, reason="no gcc")
+@pytest.mark.skipif(shutil.which("gcc") is None, reason=reason("gcc", "no gcc"))
 def test_rpath_chain_matches_host_glibc() -> None:
     """exe (RPATH r1) -> libA (r1) -> libC (r1, RUNPATH r2) -> libD (r2) -> libE (r1 only):
     glibc finds libE through the executable's RPATH although libC has a RUNPATH."""

@@ -13,6 +13,7 @@ import tempfile
 from typing import Any
 
 import pytest
+from capabilities import reason
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -113,6 +114,7 @@ def build(members: list[dict[str, Any]], fmt: int) -> bytes:
     return buf.getvalue()
 
 
+@pytest.mark.slow
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(member, max_size=12), st.sampled_from([tarfile.GNU_FORMAT, tarfile.PAX_FORMAT]),
        st.integers(1, 40), st.booleans())
@@ -208,7 +210,7 @@ def _fix_checksum(hdr: bytearray) -> None:
 
 
 # ---------------------------------------------------------------------- GNU tar sparse
-@pytest.mark.skipif(shutil.which("tar") is None, reason="no GNU tar")
+@pytest.mark.skipif(shutil.which("tar") is None, reason=reason("tar", "no GNU tar"))
 @pytest.mark.parametrize("flags", [["--format=gnu"], ["--format=pax", "--sparse-version=0.0"],
                                    ["--format=pax", "--sparse-version=0.1"],
                                    ["--format=pax", "--sparse-version=1.0"]])
@@ -243,6 +245,7 @@ _SEED = build([
      "uid": 0, "gid": 0, "dev": (0, 0)}], tarfile.GNU_FORMAT)
 
 
+@pytest.mark.slow
 @settings(max_examples=500, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, len(_SEED) - 1), st.binary(min_size=1, max_size=16)),
                 max_size=6), st.integers(0, len(_SEED)), st.integers(1, 20))

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
-
-import pytest
 
 HERE = Path(__file__).resolve().parent
 if str(HERE) not in sys.path:
@@ -15,11 +12,3 @@ if str(HERE) not in sys.path:
 REPO = HERE.parents[1]
 
 
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    return Path(os.environ.get("GSC_SHARED", REPO.parent / "shared"))
-
-
-@pytest.fixture(scope="session")
-def repo() -> Path:
-    return REPO

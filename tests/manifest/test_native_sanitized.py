@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from capabilities import need
 from hypothesis import HealthCheck, given, settings
 from manifest_testlib import expected_view, manifest_docs, oracle_classify
 from test_rejects import BAD, GOOD
@@ -34,7 +35,7 @@ def _cc() -> str:
     for cc in ("clang-14", "gcc"):
         if shutil.which(cc):
             return cc
-    pytest.skip("no C compiler")
+    need("gcc", False, "no C compiler (clang-14 or gcc)")
     raise AssertionError
 
 
@@ -60,6 +61,7 @@ def _corpus(tmp: Path) -> dict[str, bytes]:
     return corpus
 
 
+@pytest.mark.sanitizers
 def test_corpus_under_sanitizers(checker: Path, tmp_path: Path) -> None:
     corpus = _corpus(tmp_path)
     files = []
@@ -86,6 +88,7 @@ def test_corpus_under_sanitizers(checker: Path, tmp_path: Path) -> None:
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(manifest_docs())
+@pytest.mark.sanitizers
 def test_generated_under_sanitizers(checker: Path, tmp_path: Path, raw: dict[str, Any]) -> None:
     doc = schema.canonicalise(raw)
     data = canonical.dumps(doc)
@@ -116,12 +119,12 @@ def test_generated_under_sanitizers(checker: Path, tmp_path: Path, raw: dict[str
                                            [p for p, _ in view["symlinks"]])
 
 
-@pytest.mark.slow
+@pytest.mark.fuzz
 @pytest.mark.timeout(180)
 def test_fuzz_manifest_smoke(tmp_path: Path) -> None:
     clang = shutil.which("clang-14")
-    if not clang:
-        pytest.skip("clang-14 not installed")
+    need("clang", clang is not None, "clang-14 not installed")
+    assert clang is not None
     fuzzer = tmp_path / "fuzz_manifest"
     subprocess.run(
         [clang, *FLAGS, "-fsanitize=fuzzer,address,undefined", "-fno-sanitize-recover=all",

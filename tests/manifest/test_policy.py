@@ -186,6 +186,7 @@ NPATH = st.lists(st.one_of(SEG, st.sampled_from(["etc", "hosts"])), min_size=0,
                  max_size=4).map(lambda s: "/" + "/".join(s))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(
     st.lists(NPATH.filter(lambda p: p != "/"), max_size=6, unique=True),

@@ -16,6 +16,7 @@ from gsc.manifest import canonical, schema
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+@pytest.mark.slow
 @FAST
 @given(manifest_docs())
 def test_generated_manifest_roundtrips(raw: dict[str, Any]) -> None:
@@ -35,6 +36,7 @@ def test_generated_manifest_roundtrips(raw: dict[str, Any]) -> None:
     assert view == expected_view(doc)
 
 
+@pytest.mark.slow
 @FAST
 @given(manifest_docs(), st.data())
 def test_mutations_refused_or_accepted_by_both(raw: dict[str, Any], data: st.DataObject) -> None:
@@ -104,6 +106,7 @@ def test_every_truncation_agrees() -> None:
             assert py_ok
 
 
+@pytest.mark.slow
 def test_large_trusted_list_is_fast() -> None:
     import time
 

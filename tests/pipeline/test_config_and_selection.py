@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from gsc.build.config import load_config, load_defaults
-from gsc.build.naming import check_tag, default_tag
-from gsc.build.trusted import matches, select_trusted
 from gsc.errors import InputError
+from gsc.image.reference import ImageRef, check_tag, output_name
+from gsc.shield.config import load_config, load_defaults
+from gsc.shield.trusted import matches, select_trusted
 
 
 def test_defaults_exclude_volatile_places() -> None:
@@ -87,6 +87,9 @@ def test_selection_is_sorted_filtered_and_forced() -> None:
         select_trusted(entries, exclude=[], include=["/nothing/here"])
 
 
+ID = "sha256:" + "ab" * 32
+
+
 @pytest.mark.parametrize(
     ("ref", "signed", "expected"),
     [
@@ -94,21 +97,64 @@ def test_selection_is_sorted_filtered_and_forced() -> None:
         ("myimage:1.2", False, "gsc-myimage:1.2-unsigned"),
         ("127.0.0.1:5000/team/app:v1", True, "gsc-team/app:v1"),
         ("gsc-myimage:1.2", True, "gsc-gsc-myimage:1.2"),
-        ("sha256:" + "ab" * 32, True, "gsc-image-abababababab:latest"),
+        (ID, True, "gsc-image-abababababab:latest"),
+        ("abababababab", True, "gsc-image-abababababab:latest"),   # an ID prefix
     ],
 )
 def test_default_tag(ref: str, signed: bool, expected: str) -> None:
-    assert default_tag(ref, "sha256:" + "ab" * 32, signed=signed) == expected
+    assert output_name(ImageRef.parse(ref), ID, [], signed=signed) == expected
+
+
+def test_repository_named_like_a_hex_id_is_a_name() -> None:
+    # The Engine found a tagged repository "deadbeefcafe", not an ID starting with it.
+    ref = ImageRef.parse("deadbeefcafe")
+    assert not ref.is_id
+    assert not ref.named_by_id(ID, ["deadbeefcafe:latest"])
+    assert output_name(ref, ID, ["deadbeefcafe:latest"], signed=True) == (
+        "gsc-deadbeefcafe:latest")
+    # The same text that is also a prefix of the ID, with no such repository: an ID.
+    assert ImageRef.parse("abababababab").named_by_id(ID, ["other:1"])
+
+
+def test_reference_parts() -> None:
+    r = ImageRef.parse("registry.example:5000/team/app:v1@sha256:" + "c" * 64)
+    assert (r.registry, r.repository, r.tag) == ("registry.example:5000", "team/app", "v1")
+    assert r.pull_args == ("registry.example:5000/team/app", "sha256:" + "c" * 64)
+    assert ImageRef.parse(ID).is_id
+    for bad in ("", "-x", "a b", "UPPER", "app:bad tag", "app@sha256:xyz"):
+        with pytest.raises(InputError):
+            ImageRef.parse(bad)
 
 
 def test_default_tag_for_signing_a_shielded_image() -> None:
-    assert default_tag("gsc-app:1.2-unsigned", "x", signed=True, shielded=True) == "gsc-app:1.2"
-    assert default_tag("gsc-app", "x", signed=True, shielded=True) == "gsc-app:latest"
+    def name(ref: str) -> str:
+        return output_name(ImageRef.parse(ref), "x", [], signed=True, shielded=True)
+
+    assert name("gsc-app:1.2-unsigned") == "gsc-app:1.2"
+    assert name("gsc-app") == "gsc-app:latest"
 
 
 def test_check_tag() -> None:
-    assert check_tag("x/y") == "x/y:latest"
-    with pytest.raises(ValueError):
+    assert check_tag("x/y") == ("x/y", "latest")
+    with pytest.raises(InputError):
         check_tag("UPPER:1")
-    with pytest.raises(ValueError):
+    with pytest.raises(InputError):
         check_tag("ok:bad tag")
+
+
+def test_docker_provided_files_are_never_trusted() -> None:
+    entries = [("/etc/hosts", "a" * 64), ("/etc/hostname", "b" * 64),
+               ("/etc/resolv.conf", "c" * 64), ("/etc/passwd", "d" * 64)]
+    sel = select_trusted(entries, exclude=[], allowed=["/etc/hosts"])
+    assert [f.path for f in sel.files] == ["/etc/passwd"]
+    with pytest.raises(InputError, match="Docker provides it"):
+        select_trusted(entries, exclude=[], include=["/etc/resolv.conf"])
+
+
+def test_allowed_wins_over_trusted_and_forcing_an_overlap_is_an_error() -> None:
+    entries = [("/data/seed.db", "a" * 64), ("/data2/x", "b" * 64), ("/app/log", "c" * 64),
+               ("/app/main", "d" * 64)]
+    sel = select_trusted(entries, exclude=[], allowed=["/data/", "/app/log"])
+    assert [f.path for f in sel.files] == ["/app/main", "/data2/x"]
+    with pytest.raises(InputError, match="under the allowed path '/data/'"):
+        select_trusted(entries, exclude=[], include=["/data/seed.db"], allowed=["/data/"])

@@ -247,7 +247,7 @@ def test_uri_parsing_follows_rfc7512() -> None:
 
 
 def test_config_file_key_may_be_a_token_uri(tmp_path: Path) -> None:
-    from gsc.build.config import load_config
+    from gsc.shield.config import load_config
 
     cfg = tmp_path / "gsc.yaml"
     cfg.write_text('key: "pkcs11:token=ci;object=release?pin-source=file:/run/secrets/pin"\n')

@@ -1,4 +1,4 @@
-"""Fixtures for the runtime process tests: a freshly built runtime, the shared test
+"""Fixtures for the runtime process tests: a freshly built runtime, the in-repo test
 vectors, and a factory of signed bundles in temp directories."""
 
 from __future__ import annotations
@@ -19,12 +19,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rt_bundle import (
     REPO,
     RUNTIME,
+    VECTORS,
     Bundle,
     MakeBundle,
     base_manifest,
     dev_key,
     elf_closure,
-    shared_dir,
 )
 
 
@@ -53,10 +53,7 @@ def runtime_bin() -> Path:
 
 @pytest.fixture(scope="session")
 def shared() -> Path:
-    d = shared_dir()
-    if not (d / "testvectors" / "sgx" / "vectors.json").is_file():
-        pytest.skip(f"shared test vectors not found at {d} (set GSC_SHARED)")
-    return d
+    return VECTORS
 
 
 @pytest.fixture(scope="session")

@@ -28,9 +28,7 @@ ASAN_RUNTIME = REPO / "runtime" / "build" / "asan" / "gsc-runtime"
 DATE = dt.date(2024, 1, 2)
 
 
-def shared_dir() -> Path:
-    env = os.environ.get("GSC_SHARED")
-    return Path(env) if env else REPO.parent / "shared"  # ../shared beside the repo
+VECTORS = REPO / "tests" / "vectors"  # test vectors copied into the repository
 
 
 def sha256_file(path: str | Path) -> str:
@@ -145,7 +143,7 @@ def manifest_bytes(doc: Mapping[str, Any]) -> bytes:
 
 
 def dev_key() -> rsa.RSAPrivateKey:
-    return load_private_key(shared_dir() / "testvectors" / "sgx" / "keys" / "key_dev.pem")
+    return load_private_key(VECTORS / "sgx" / "keys" / "key_dev.pem")
 
 
 def base_manifest(entrypoint: str, trusted: Iterable[str], allowed: Iterable[str] = (),

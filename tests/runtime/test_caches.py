@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from capabilities import reason
 from rt_bundle import MakeBundle
 from test_hardening import run_probe
 
 HERE = Path(__file__).resolve().parent
 
-needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="changes uid: needs root")
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason=reason("root", "changes uid"))
 
 
 @pytest.fixture

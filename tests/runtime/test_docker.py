@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from capabilities import need
 from rt_bundle import DATE, dev_key, manifest_bytes
 
 from gsc.sgx.sigstruct import sign_enclave
@@ -39,9 +40,9 @@ def image_file(image: str, path: str, dest: Path) -> bytes:
 @pytest.fixture(scope="module")
 def busybox_sha(tmp_path_factory: pytest.TempPathFactory) -> str:
     if shutil.which("docker") is None or docker("info", check=False).returncode != 0:
-        pytest.skip("Docker Engine not available")
+        need("docker", False, "Docker Engine not available")
     if docker("image", "inspect", BASE, check=False).returncode != 0:
-        pytest.skip(f"{BASE} missing (scripts/build-base-images)")
+        need("docker", False, f"{BASE} missing (scripts/build-base-images)")
     data = image_file(BASE, "/bin/busybox", tmp_path_factory.mktemp("bb") / "busybox")
     return hashlib.sha256(data).hexdigest()
 

@@ -1,11 +1,11 @@
-"""Fixtures for the SGX tests: the shared test vectors and a CLI runner."""
+"""Fixtures for the SGX tests: the in-repo test vectors (tests/vectors/sgx) and a CLI runner."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,21 +15,8 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
-def shared_dir() -> Path:
-    env = os.environ.get("GSC_SHARED")
-    return Path(env) if env else Path(__file__).resolve().parents[1].parent.parent / "shared"
-
-
 def _sgx_dir() -> Path:
-    return shared_dir() / "testvectors" / "sgx"
-
-
-@pytest.fixture(scope="session")
-def sgx_dir() -> Path:
-    d = _sgx_dir()
-    if not (d / "vectors.json").is_file():
-        pytest.fail(f"SGX test vectors not found at {d} (set GSC_SHARED)")
-    return d
+    return REPO / "tests" / "vectors" / "sgx"
 
 
 @pytest.fixture(scope="session")
@@ -39,10 +26,8 @@ def vectors(sgx_dir: Path) -> dict[str, Any]:
 
 
 def load_vectors() -> dict[str, Any]:
-    """For parametrisation at collection time (empty when the vectors are missing)."""
+    """For parametrisation at collection time."""
     p = _sgx_dir() / "vectors.json"
-    if not p.is_file():
-        return {"measure": [], "sign": [], "errors": [], "bad_keys": []}
     data: dict[str, Any] = json.loads(p.read_text())
     return data
 
@@ -57,19 +42,32 @@ class CliResult:
 def run_gsc(
     *args: str | Path, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> CliResult:
+    """Run the CLI in-process (gsc.cli.main), with its own environment, working directory,
+    stdout and stderr: a subprocess would prove nothing more for these commands, and the
+    subprocess entry point itself is covered by tests/test_cli_entry.py."""
+    from gsc.cli import main
+
     full_env = {k: v for k, v in os.environ.items() if k != "GSC_KEY_PASSPHRASE"}
     full_env.pop("GSC_DEBUG", None)
     if env:
         full_env.update(env)
-    proc = subprocess.run(
-        [sys.executable, "-P", "-m", "gsc", *map(str, args)],
-        capture_output=True,
-        text=True,
-        env=full_env,
-        cwd=cwd,
-        timeout=120,
-    )
-    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+    out, err = io.StringIO(), io.StringIO()
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    os.environ.clear()
+    os.environ.update(full_env)
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as exc:  # argparse: --help, usage errors
+                code = exc.code if isinstance(exc.code, int) else 2
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    return CliResult(code, out.getvalue(), err.getvalue())
 
 
 def assert_one_line_error(res: CliResult, codes: tuple[int, ...] = (1, 2)) -> str:

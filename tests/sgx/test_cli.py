@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from capabilities import reason
 
 from .conftest import assert_one_line_error, load_vectors, run_gsc
 from .elfgen import Seg, make_elf
@@ -154,7 +155,7 @@ def test_cli_error_vectors(sgx_dir: Path, case: dict[str, Any], tmp_path: Path) 
 # ------------------------------------------------------------------ two-step signing
 
 
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl CLI")
+@pytest.mark.skipif(shutil.which("openssl") is None, reason=reason("openssl", "no openssl CLI"))
 @pytest.mark.parametrize("how", ["dgst", "pkeyutl"])
 def test_two_step_with_openssl_equals_one_step(sgx_dir: Path, tmp_path: Path, how: str) -> None:
     case = S01

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from capabilities import need
 
 from .conftest import REPO
 
@@ -23,7 +24,8 @@ def _clang() -> str:
         path = shutil.which(name)
         if path:
             return path
-    pytest.skip("clang not available")
+    need("clang", False, "clang not available")
+    raise AssertionError
 
 
 def _build(target: str, out_dir: Path) -> Path:
@@ -75,7 +77,7 @@ def _fuzz(binary: Path, corpus: Path, work: Path) -> None:
     assert "Done" in res.stderr, tail
 
 
-@pytest.mark.slow
+@pytest.mark.fuzz
 def test_fuzz_pal_elf(sgx_dir: Path, tmp_path: Path) -> None:
     binary = _build("fuzz_pal_elf", tmp_path)
     corpus = tmp_path / "corpus"
@@ -87,7 +89,7 @@ def test_fuzz_pal_elf(sgx_dir: Path, tmp_path: Path) -> None:
     _fuzz(binary, corpus, tmp_path)
 
 
-@pytest.mark.slow
+@pytest.mark.fuzz
 def test_fuzz_sigstruct(sgx_dir: Path, tmp_path: Path) -> None:
     binary = _build("fuzz_sigstruct", tmp_path)
     corpus = tmp_path / "corpus"

@@ -35,6 +35,23 @@ def matches(path: str, pattern: str) -> bool:
     return all(fnmatchcase(p, q) for p, q in zip(parts, pat, strict=False))
 
 
+# Docker bind-mounts its own copies of these into every container: they are allowed
+# read-only at run time and never trusted, whatever the image holds.
+NEVER_TRUSTED = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
+
+
+def under_allowed(path: str, allowed: Iterable[str]) -> str | None:
+    """The allowed entry covering ``path`` ("/dir/" covers everything below /dir; a name
+    without a trailing slash covers that file), or None."""
+    for a in allowed:
+        if a.endswith("/"):
+            if path.startswith(a) or path == a.rstrip("/"):
+                return a
+        elif path == a:
+            return a
+    return None
+
+
 def _utf8_ok(path: str) -> bool:
     try:
         path.encode("utf-8")
@@ -48,13 +65,17 @@ def select_trusted(
     *,
     exclude: Iterable[str],
     include: Iterable[str] = (),
+    allowed: Iterable[str] = (),
 ) -> TrustedSelection:
     """entries: (canonical path, sha256) of every regular file of the image.
 
     `include` forces paths (files, or directories meaning everything below) back in even
-    when an exclusion would drop them; each must name something that exists."""
+    when an exclusion would drop them; each must name something that exists. A file under
+    an allowed path is never trusted (allowed wins; the kernel unions rights along a
+    path), nor is a Docker-provided file of NEVER_TRUSTED; forcing either in is an error."""
     exclude = tuple(exclude)
     include = tuple(include)
+    allowed = tuple(allowed)
     used = dict.fromkeys(include, False)
     chosen: dict[str, str] = {}
     skipped: list[str] = []
@@ -64,6 +85,15 @@ def select_trusted(
             if matches(path, inc):
                 used[inc] = True
                 forced = True
+        never = path in NEVER_TRUSTED
+        covering = under_allowed(path, allowed)
+        if forced and (never or covering is not None):
+            why = ("Docker provides it at run time" if never
+                   else f"it is under the allowed path {covering!r}")
+            raise InputError(f"trusted path forced for {path!r}, but {why}: a file cannot "
+                             "be both trusted and allowed")
+        if never or covering is not None:
+            continue
         if not forced and any(matches(path, ex) for ex in exclude):
             continue
         if not _utf8_ok(path):

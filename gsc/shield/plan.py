@@ -1,0 +1,245 @@
+"""Plan a shielded image: (image, build config, user manifest, key or none) -> a frozen Plan.
+
+The plan holds everything the output image will be: the canonical manifest bytes, the SGX
+parameters, MRENCLAVE (measured once), SIGSTRUCT or none, the /gsc/ files, the output
+config (entrypoint, cmd, labels) and the warnings. Planning reads the image (any
+ImageSource: the Engine or an archive) and never talks to Docker, so it is testable on
+an archive; gsc.shield.emit writes a plan.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gsc import __version__
+from gsc.analysis import analyze
+from gsc.errors import InputError, VerificationError
+from gsc.image.loader import Image
+from gsc.image.reference import ImageRef, output_name
+from gsc.manifest import schema
+from gsc.manifest.merge import Override, merge
+from gsc.manifest.render import find_key_line, parse_toml, render_template, render_user_manifest
+from gsc.sgx import sigstruct
+from gsc.sgx.measure import mrenclave as measure_mrenclave
+from gsc.sgx.params import SgxParams
+from gsc.sgx.signer import Signer
+from gsc.shield import layout
+from gsc.shield.config import BuildConfig
+from gsc.shield.trusted import TrustedFile, select_trusted
+
+Phase = Callable[[str, str], Any]   # progress.phase(name, title) context manager factory
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    image: str
+    manifest: Path | None
+    config: BuildConfig
+    tag: str | None = None
+    insecure_args: bool = False
+    date: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class GscFiles:
+    """What goes under /gsc/ (None: not written by this emission)."""
+
+    runtime: bytes | None
+    manifest: bytes | None
+    signature: bytes | None
+
+    def members(self) -> dict[str, tuple[bytes, int]]:
+        """Build-context members {relative path: (bytes, mode)} for the emitter."""
+        out: dict[str, tuple[bytes, int]] = {}
+        d = layout.GSC_DIR.strip("/")
+        if self.runtime is not None:
+            out[f"{d}/{layout.RUNTIME_NAME}"] = (self.runtime, layout.RUNTIME_MODE)
+        if self.manifest is not None:
+            out[f"{d}/{layout.MANIFEST_NAME}"] = (self.manifest, layout.DATA_MODE)
+        if self.signature is not None:
+            out[f"{d}/{layout.SIG_NAME}"] = (self.signature, layout.DATA_MODE)
+        return out
+
+
+@dataclass(frozen=True)
+class OutputImage:
+    """The output image: FROM base_id, plus files, with this config."""
+
+    base_id: str
+    files: GscFiles
+    entrypoint: tuple[str, ...] | None      # None: keep the base's entrypoint and cmd
+    cmd: tuple[str, ...] | None
+    labels: tuple[tuple[str, str], ...]
+    tag: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    output: OutputImage
+    manifest: bytes
+    params: SgxParams
+    mrenclave: bytes
+    sigstruct: bytes | None
+    mrsigner: str | None
+    date: str
+    trusted_files: int
+    overrides: tuple[Override, ...]
+    warnings: tuple[str, ...]
+
+    @property
+    def signed(self) -> bool:
+        return self.sigstruct is not None
+
+
+def template_context(req: BuildRequest, image: Image, entrypoint: str, argv: list[str],
+                     trusted: list[TrustedFile]) -> dict[str, Any]:
+    cfg = req.config
+    env = dict(image.config.env)
+    for name in cfg.env_passthrough:
+        env.pop(name, None)
+    return {
+        "gsc_version": __version__,
+        "image_ref": req.image,
+        "entrypoint": entrypoint,
+        "argv": list(argv),
+        "env": env,
+        "env_passthrough": list(cfg.env_passthrough),
+        "workdir": image.config.workdir,
+        "user": image.config.user,
+        "insecure_args": req.insecure_args,
+        "log_level": cfg.log_level,
+        "debug": cfg.debug,
+        "enclave_size": cfg.enclave_size,
+        "max_threads": cfg.max_threads,
+        "isvprodid": cfg.isvprodid,
+        "isvsvn": cfg.isvsvn,
+        "allowed_files": list(cfg.all_allowed),
+        "trusted_files": trusted,
+    }
+
+
+def compose_manifest(
+    req: BuildRequest, context: dict[str, Any]
+) -> tuple[bytes, dict[str, Any], list[Override]]:
+    """Render the template, merge the user's manifest over it, validate, canonicalise."""
+    template_text = render_template("manifest.toml.j2", context)
+    doc = parse_toml(template_text, "templates/manifest.toml.j2")
+    overrides: list[Override] = []
+    user_text = ""
+    if req.manifest is not None:
+        user_text, user_doc = render_user_manifest(req.manifest, context)
+        if isinstance(user_doc.get("loader"), dict) and (
+            "argv" in user_doc["loader"] or "argv_src_file" in user_doc["loader"]
+        ):
+            # The user's choice of argument source replaces the template's.
+            doc["loader"].pop("argv", None)
+            doc["loader"].pop("insecure__use_cmdline_argv", None)
+        doc, overrides = merge(doc, user_doc)
+    try:
+        data = schema.render(doc, "manifest")
+    except InputError as exc:
+        raise InputError(_locate(str(exc.message), req.manifest, user_text)) from None
+    return data, schema.load(data, "manifest"), overrides
+
+
+def _locate(message: str, path: Path | None, text: str) -> str:
+    """Point a validation error at the user's file and line when the key came from there."""
+    if path is None:
+        return message
+    key = message.split(": ", 2)[1] if message.count(": ") >= 2 else ""
+    line = find_key_line(text, key) if key else None
+    if line is None:
+        return message
+    return f"{path}:{line}: {message.split(': ', 1)[1]}"
+
+
+def base_digest(image: Image) -> str:
+    for rd in image.repo_digests:
+        if "@" in rd:
+            return str(rd.split("@", 1)[1])
+    return image.id
+
+
+def plan_build(req: BuildRequest, image: Image, runtime: bytes,
+               key: Signer | None, phase: Phase) -> Plan:
+    """The plan for shielding ``image`` (read completely) as ``req`` asks."""
+    cfg = req.config
+    warnings: list[str] = list(image.warnings)
+    with phase("analyze", "analysing entrypoint"):
+        analysis = analyze(image)
+    if analysis.missing:
+        raise VerificationError(
+            f"cannot shield {req.image}: its entrypoint needs what the image lacks: "
+            + ", ".join(analysis.missing)
+        )
+    with phase("trusted", "selecting trusted files"):
+        selection = select_trusted(
+            ((e.path, e.sha256) for e in image.fs.entries() if e.kind == "file" and e.sha256),
+            exclude=cfg.all_excluded,
+            include=cfg.trusted_files,
+            allowed=cfg.all_allowed,
+        )
+    warnings += [f"not trusting {name!r}: its name is not valid UTF-8"
+                 for name in selection.skipped_unrepresentable]
+    with phase("manifest", "writing manifest"):
+        context = template_context(req, image, analysis.entrypoint.path or "", analysis.argv,
+                                   selection.files)
+        manifest, doc, overrides = compose_manifest(req, context)
+    with phase("measure", "measuring enclave"):
+        params = SgxParams.from_table(doc.get("sgx", {}), "manifest")
+        mrenclave = measure_mrenclave(manifest, runtime, params)
+    signature: bytes | None = None
+    mrsigner: str | None = None
+    date = ""
+    if key is not None:
+        with phase("sign", "signing SIGSTRUCT"):
+            signature = sigstruct.sign_measured(mrenclave, params, key,
+                                                req.date or sigstruct.today_utc())
+            info = sigstruct.Sigstruct.from_bytes(signature).to_json()
+            mrsigner, date = str(info["mrsigner"]), str(info["date"])
+    tag = req.tag or output_name(ImageRef.parse(req.image), image.id, image.repo_tags,
+                                 signed=signature is not None)
+    labels = {
+        layout.BASE_NAME: req.image,
+        layout.BASE_DIGEST: base_digest(image),
+        layout.VERSION: __version__,
+        layout.SIGNED: "true" if signature is not None else "false",
+        layout.MRENCLAVE: mrenclave.hex(),
+        layout.MRSIGNER: mrsigner or "",
+        layout.ISVPRODID: str(params.isvprodid),
+        layout.ISVSVN: str(params.isvsvn),
+        layout.DEBUG: "true" if params.debug else "false",
+        layout.DATE: date,
+        layout.INSECURE_ARGS: "true" if req.insecure_args else "false",
+        layout.TRUSTED_FILES: str(len(selection.files)),
+    }
+    entrypoint: tuple[str, ...] = (layout.RUNTIME_PATH,)
+    cmd: tuple[str, ...] = ()
+    if req.insecure_args:
+        # Docker semantics: `docker run IMG ARGS` replaces Cmd and keeps the Entrypoint.
+        entrypoint += tuple(image.config.entrypoint or [])
+        cmd = tuple(image.config.cmd or [])
+    return Plan(
+        output=OutputImage(
+            base_id=image.id,
+            files=GscFiles(runtime, manifest, signature),
+            entrypoint=entrypoint,
+            cmd=cmd,
+            labels=tuple(labels.items()),
+            tag=tag,
+        ),
+        manifest=manifest,
+        params=params,
+        mrenclave=mrenclave,
+        sigstruct=signature,
+        mrsigner=mrsigner,
+        date=date,
+        trusted_files=len(selection.files),
+        overrides=tuple(overrides),
+        warnings=tuple(warnings) + tuple(f"manifest override: {o.describe()}"
+                                         for o in overrides),
+    )
