@@ -48,6 +48,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -268,8 +269,8 @@ def nginx_bench(cfg: Config, name: str, native: str, shielded_tag: str, inner_po
             try:
                 wrk(s_n.url(fname), 1)  # warm-up, both sides
                 wrk(s_g.url(fname), 1)
-                ns, gs = alternate(cfg.rounds, lambda s=s_n, f=fname: wrk(s.url(f), cfg.wrk_seconds),
-                                   lambda s=s_g, f=fname: wrk(s.url(f), cfg.wrk_seconds))
+                ns, gs = alternate(cfg.rounds, partial(wrk, s_n.url(fname), cfg.wrk_seconds),
+                                   partial(wrk, s_g.url(fname), cfg.wrk_seconds))
             except BenchError as e:
                 row.status, row.note = "failed", str(e)
                 continue
@@ -442,9 +443,8 @@ def bench_build(cfg: Config) -> list[Row]:
                                REPO / "examples" / ex, cfg)
             tag = f"gsc-bench/build-{ex}:gsc"
             ns, gs = alternate(max(1, cfg.rounds // 2 + (0 if cfg.quick else 1)),
-                               lambda s=src: timed(lambda: save_and_hash(s)),
-                               lambda s=src, t=tag, m=manifest: timed(
-                                   lambda: gsc_build(s, t, cfg, m)))
+                               partial(timed, partial(save_and_hash, src)),
+                               partial(timed, partial(gsc_build, src, tag, cfg, manifest)))
             finish(row, ns, gs)
             row.note = "native: docker save | sha256sum"
         except BenchError as e:
