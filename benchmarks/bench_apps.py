@@ -36,6 +36,7 @@ the run completed (whatever the rows say), 2 for a usage error or a missing Dock
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import re
@@ -43,6 +44,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable
@@ -176,11 +178,24 @@ def failed_rows(rows: list[Row], note: str) -> list[Row]:
 
 # -- servers -------------------------------------------------------------------------------
 
+def read_from_container(name: str, path: str) -> str:
+    """One regular file of a container (running or stopped) as text, or "" if there is none."""
+    cp = subprocess.run(["docker", "cp", f"{name}:{path}", "-"], capture_output=True,
+                        timeout=60)
+    if cp.returncode != 0:
+        return ""
+    with tarfile.open(fileobj=io.BytesIO(cp.stdout)) as tar:
+        member = next((m for m in tar.getmembers() if m.isfile()), None)
+        f = tar.extractfile(member) if member is not None else None
+        return f.read(1 << 20).decode(errors="replace") if f is not None else ""
+
+
 class Server:
     """A detached container publishing one port on 127.0.0.1."""
 
-    def __init__(self, image: str, inner_port: int, name: str, log: Callable[[str], None]):
-        self.image, self.name, self.log = image, name, log
+    def __init__(self, image: str, inner_port: int, name: str, log: Callable[[str], None],
+                 log_files: tuple[str, ...] = ()):
+        self.image, self.name, self.log, self.log_files = image, name, log, log_files
         self.port = free_port()
         run("docker", "rm", "-f", name, check=False)
         run("docker", "run", "-d", "--name", name, "-p", f"127.0.0.1:{self.port}:{inner_port}",
@@ -191,11 +206,21 @@ class Server:
 
     def logs(self) -> str:
         p = run("docker", "logs", "--tail", "40", self.name, check=False)
-        return (p.stdout + p.stderr).strip()
+        text = (p.stdout + p.stderr).strip()
+        for path in self.log_files:  # the app's own log files, copied out (no exec needed)
+            lines = read_from_container(self.name, path).splitlines()
+            if lines:
+                text += f"\n[{path}, last lines]\n" + "\n".join(lines[-20:])
+        return text.strip()
+
+    def processes(self) -> str:
+        p = run("docker", "top", self.name, "-o", "pid,user,args", check=False)
+        return p.stdout.strip() if p.returncode == 0 else "(not running)"
 
     def fail(self, why: str) -> BenchError:
         logs = self.logs()
-        self.log(f"--- {self.image} ({self.name}): {why}; container logs:\n{logs or '(none)'}\n---")
+        self.log(f"--- {self.image} ({self.name}): {why}; processes:\n{self.processes()}\n"
+                 f"container logs:\n{logs or '(none)'}\n---")
         last = [ln for ln in logs.splitlines() if ln.strip()][-1:] or ["no logs"]
         return BenchError(f"{why}; last log line: {last[0][:160]}")
 
@@ -244,7 +269,8 @@ def payload_context(cfg: Config, name: str, dockerfile: str) -> Path:
 
 
 def nginx_bench(cfg: Config, name: str, native: str, shielded_tag: str, inner_port: int,
-                manifest: Path | None, label: str) -> list[Row]:
+                manifest: Path | None, label: str,
+                log_files: tuple[str, ...] = ()) -> list[Row]:
     rows = [Row(name, f"{label} {desc} (req/s)", "req/s", ">= 0.95x") for _, _, desc in FILES]
     try:
         gsc_build(native, shielded_tag, cfg, manifest)
@@ -253,7 +279,8 @@ def nginx_bench(cfg: Config, name: str, native: str, shielded_tag: str, inner_po
     servers: dict[str, Server] = {}
     try:
         servers["native"] = Server(native, inner_port, f"gsc-bench-{name}-native", cfg.log)
-        servers["gsc"] = Server(shielded_tag, inner_port, f"gsc-bench-{name}-gsc", cfg.log)
+        servers["gsc"] = Server(shielded_tag, inner_port, f"gsc-bench-{name}-gsc", cfg.log,
+                                log_files)
         try:
             for fname, size, _ in FILES:
                 servers["native"].wait_ready(fname, size)
@@ -300,7 +327,7 @@ def bench_nginx_stock(cfg: Config) -> list[Row]:
     except BenchError as e:
         return failed_rows(rows, str(e))
     return nginx_bench(cfg, "nginx-stock", native, "gsc-bench/nginx-stock:gsc", 80, manifest,
-                       "nginx stock")
+                       "nginx stock", ("/var/log/nginx/error.log",))
 
 
 def bench_nginx_example(cfg: Config) -> list[Row]:
