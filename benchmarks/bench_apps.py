@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Application benchmarks of shielded images, each beside its native baseline from the same run.
 
-    python benchmarks/bench_apps.py [--quick] [--only NAME[,NAME]] [--rounds N] [--json]
+    python benchmarks/bench_apps.py [--quick] [--only NAME[,NAME]] [--rounds N]
+                                    [--wrk-seconds S] [--wrk-netns] [--json]
 
 Uses only the installed `gsc` CLI (`python -P -m gsc`) and the real Docker Engine. Every
 image is built locally from --base (default gsc-local/debian:bookworm) and tagged
@@ -15,6 +16,9 @@ Benchmarks (--only takes these names):
                   open_file_cache): wrk on 127.0.0.1 to a published port, 4 KiB and 1 MiB
                   static files. Target >= 0.95x.
   nginx-example   examples/nginx (non-root, port 8080) serving the same two files.
+                  wrk -t2 -c32 runs on the host against 127.0.0.1:PUBLISHED_PORT, which Docker
+                  serves through its userland docker-proxy (both sides pay it); --wrk-netns
+                  runs wrk on 127.0.0.1 inside each container's network namespace instead.
   python-pass     `python3 -c pass`. Target <= 1.15x.
   python-imports  python3 importing asyncio, json, email.parser, http.client,
                   xml.etree.ElementTree, sqlite3, decimal, logging. Target <= 1.3x.
@@ -61,7 +65,8 @@ IMPORTS = ("import asyncio, json, email.parser, http.client, xml.etree.ElementTr
 FORK = "for i in $(seq 200); do /bin/true; done"
 FILES = (("4k.bin", 4096, "4 KiB"), ("1m.bin", 1 << 20, "1 MiB"))
 DOCKER_NOTE = ("docker run rows include Docker's own start/stop overhead on both sides; "
-               "'in container' rows are State.StartedAt..FinishedAt")
+               "'in container' rows are State.StartedAt..FinishedAt; published-port wrk rows "
+               "go through docker-proxy on both sides (--wrk-netns avoids it)")
 
 
 class BenchError(Exception):
@@ -88,6 +93,7 @@ class Config:
     quick: bool
     rounds: int
     wrk_seconds: int
+    wrk_netns: bool
     key: Path
     tmp: Path
     log: Callable[[str], None]
@@ -196,13 +202,21 @@ class Server:
     def __init__(self, image: str, inner_port: int, name: str, log: Callable[[str], None],
                  log_files: tuple[str, ...] = ()):
         self.image, self.name, self.log, self.log_files = image, name, log, log_files
-        self.port = free_port()
+        self.port, self.inner_port = free_port(), inner_port
         run("docker", "rm", "-f", name, check=False)
         run("docker", "run", "-d", "--name", name, "-p", f"127.0.0.1:{self.port}:{inner_port}",
             image)
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}/{path}"
+
+    def load_cmd(self, path: str, netns: bool) -> tuple[list[str], str]:
+        """(command prefix, URL) for wrk: the published port, or loopback inside the
+        container's own network namespace (no docker-proxy in the path)."""
+        if not netns:
+            return [], self.url(path)
+        pid = run("docker", "inspect", "-f", "{{.State.Pid}}", self.name).stdout.strip()
+        return ["nsenter", "-t", pid, "-n"], f"http://127.0.0.1:{self.inner_port}/{path}"
 
     def logs(self) -> str:
         p = run("docker", "logs", "--tail", "40", self.name, check=False)
@@ -248,8 +262,9 @@ class Server:
         run("docker", "rm", "-f", self.name, check=False)
 
 
-def wrk(url: str, seconds: int) -> float:
-    out = run("wrk", "-t2", "-c32", f"-d{seconds}s", url, timeout=seconds + 60).stdout
+def wrk(target: tuple[list[str], str], seconds: int) -> float:
+    prefix, url = target
+    out = run(*prefix, "wrk", "-t2", "-c32", f"-d{seconds}s", url, timeout=seconds + 60).stdout
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     if bad:
         raise BenchError(f"wrk {url}: {bad.group(1)} non-2xx responses")
@@ -271,7 +286,9 @@ def payload_context(cfg: Config, name: str, dockerfile: str) -> Path:
 def nginx_bench(cfg: Config, name: str, native: str, shielded_tag: str, inner_port: int,
                 manifest: Path | None, label: str,
                 log_files: tuple[str, ...] = ()) -> list[Row]:
-    rows = [Row(name, f"{label} {desc} (req/s)", "req/s", ">= 0.95x") for _, _, desc in FILES]
+    where = "container netns" if cfg.wrk_netns else "published port"
+    rows = [Row(name, f"{label} {desc} (req/s, {where})", "req/s", ">= 0.95x")
+            for _, _, desc in FILES]
     try:
         gsc_build(native, shielded_tag, cfg, manifest)
     except BenchError as e:
@@ -294,10 +311,11 @@ def nginx_bench(cfg: Config, name: str, native: str, shielded_tag: str, inner_po
         for row, (fname, _, _) in zip(rows, FILES, strict=True):
             s_n, s_g = servers["native"], servers["gsc"]
             try:
-                wrk(s_n.url(fname), 1)  # warm-up, both sides
-                wrk(s_g.url(fname), 1)
-                ns, gs = alternate(cfg.rounds, partial(wrk, s_n.url(fname), cfg.wrk_seconds),
-                                   partial(wrk, s_g.url(fname), cfg.wrk_seconds))
+                t_n, t_g = s_n.load_cmd(fname, cfg.wrk_netns), s_g.load_cmd(fname, cfg.wrk_netns)
+                wrk(t_n, 1)  # warm-up, both sides
+                wrk(t_g, 1)
+                ns, gs = alternate(cfg.rounds, partial(wrk, t_n, cfg.wrk_seconds),
+                                   partial(wrk, t_g, cfg.wrk_seconds))
             except BenchError as e:
                 row.status, row.note = "failed", str(e)
                 continue
@@ -535,6 +553,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", metavar="NAME[,NAME]", help=", ".join(BENCHMARKS))
     ap.add_argument("--rounds", type=int, help="rounds per side (default 5, --quick 2)")
     ap.add_argument("--wrk-seconds", type=int, help="seconds per wrk run (default 5, --quick 3)")
+    ap.add_argument("--wrk-netns", action="store_true",
+                    help="run wrk on loopback inside each server container's network namespace\n"
+                         "(nsenter, needs root) instead of through the published port, which\n"
+                         "Docker serves with its userland docker-proxy on both sides")
     ap.add_argument("--json", action="store_true", help="one JSON object on stdout")
     args = ap.parse_args(argv)
     try:
@@ -566,6 +588,7 @@ def main(argv: list[str] | None = None) -> int:
         cfg = Config(base=args.base, quick=args.quick,
                      rounds=args.rounds or (2 if args.quick else 5),
                      wrk_seconds=args.wrk_seconds or (3 if args.quick else 5),
+                     wrk_netns=args.wrk_netns,
                      key=key, tmp=Path(tmp), log=log)
         for name in only:
             log(f"bench_apps: {name} ...")
@@ -582,6 +605,7 @@ def main(argv: list[str] | None = None) -> int:
         print(text, file=sys.stderr)
         print(json.dumps({
             "quick": args.quick, "rounds": cfg.rounds, "wrk_seconds": cfg.wrk_seconds,
+            "wrk_netns": cfg.wrk_netns,
             "base": args.base, "cpus": os.cpu_count(), "started": int(started),
             "note": DOCKER_NOTE, "rows": [asdict(r) for r in rows],
         }))
