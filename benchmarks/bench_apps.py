@@ -256,7 +256,25 @@ class Server:
                 raise self.fail(f"GET /{path} answered {status.split()[0]} "
                                 f"({status.split()[-1]} bytes, expected 200 and {size})")
             time.sleep(0.2)
-        raise self.fail(f"no answer on port {self.port} within 30 s ({status or 'no reply'})")
+        ports = self.listening()
+        raise self.fail(f"no answer on port {self.port} within 30 s ({status or 'no reply'}); "
+                        f"listening in the container: {ports or 'nothing'}")
+
+    def listening(self) -> str:
+        """TCP ports in LISTEN state in the container's network namespace (host /proc)."""
+        pid = run("docker", "inspect", "-f", "{{.State.Pid}}", self.name,
+                  check=False).stdout.strip()
+        ports: set[int] = set()
+        for proto in ("tcp", "tcp6"):
+            try:
+                text = Path(f"/proc/{pid}/net/{proto}").read_text()
+            except OSError:
+                continue
+            for line in text.splitlines()[1:]:
+                cols = line.split()
+                if len(cols) > 3 and cols[3] == "0A":
+                    ports.add(int(cols[1].rsplit(":", 1)[1], 16))
+        return ", ".join(map(str, sorted(ports)))
 
     def stop(self) -> None:
         run("docker", "rm", "-f", self.name, check=False)
