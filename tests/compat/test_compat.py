@@ -119,8 +119,7 @@ def run_container() -> Iterator[Callable[..., Container]]:
 
 def output_tag(image: str) -> str:
     repo, _, tag = image.rpartition(":")
-    head, _, last = repo.rpartition("/")
-    return f"{head + '/' if head else ''}gsc-{last}:{tag}"
+    return f"gsc-{repo}:{tag}"
 
 
 def shielded(image: str, key: Path, *extra: str) -> str:
