@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from gsc._native import ffi, lib
+
 from gsc.errors import InputError
 from gsc.manifest import canonical, schema
 
