@@ -5,6 +5,7 @@ built with `docker build`, their RUN lines use the original image's /bin/sh."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -15,7 +16,8 @@ from conftest import build_example, docker, gsc
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow, pytest.mark.usefixtures("docker_ready")]
 
-SHIELDED = "gsc-test/pins-python:latest"
+RUN_ID = os.getpid()   # tags unique to this run: parallel runs never share an image
+SHIELDED = f"gsc-test/pins-python:{RUN_ID}"
 
 # name -> (Dockerfile lines after FROM, what verify-image must name, refused at launch)
 DERIVED = {
@@ -50,7 +52,7 @@ def derived(shielded: dict[str, object]) -> Iterator[dict[str, str]]:
     tags: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as d:
         for name, (lines, _, _) in DERIVED.items():
-            tag = f"gsc-test/pins-derived-{name}:latest"
+            tag = f"gsc-test/pins-derived-{name}:{RUN_ID}"
             (Path(d) / "Dockerfile").write_text(f"FROM {SHIELDED}\n{lines}\n")
             docker("build", "-q", "-t", tag, d, timeout=300)
             tags[name] = tag
@@ -93,8 +95,8 @@ def test_a_namespace_change_refuses_the_launch(name: str, shielded: dict[str, ob
 
 
 def test_a_healthcheck_in_the_input_image_is_warned_about(signing_key: Path) -> None:
-    src = "gsc-test/pins-health-src:latest"
-    out = "gsc-test/pins-health:latest"
+    src = f"gsc-test/pins-health-src:{RUN_ID}"
+    out = f"gsc-test/pins-health:{RUN_ID}"
     with tempfile.TemporaryDirectory() as d:
         (Path(d) / "Dockerfile").write_text(
             f"FROM {build_example('hello')}\nHEALTHCHECK CMD [\"/bin/true\"]\n")
