@@ -160,3 +160,18 @@ def test_image_user_kept_and_its_permissions_apply(image_factory) -> None:  # ty
     assert res.stdout.splitlines() == ["1000", "trusted", "rc=1"], res.stderr
     assert "Permission denied" in res.stderr
     assert "policy: denied" not in res.stderr  # the kernel said no, not the manifest
+
+
+@pytest.mark.parametrize("caps", [[], ["--cap-add", "SYS_PTRACE"]], ids=["default", "sys_ptrace"])
+def test_supervisor_environment_unreadable_in_phase_2(image_factory,  # type: ignore[no-untyped-def]
+                                                      caps: list[str]) -> None:
+    """Once every trusted file is verified (phase 2) the kernel answers opens itself: the
+    supervisor (PID 1, non-dumpable, outside the app's Landlock domain) keeps its
+    environment, which holds variables the manifest does not pass, even when the operator
+    granted CAP_SYS_PTRACE (the runtime never gives it to the app)."""
+    tag = image_factory("sleep 1; cat /proc/1/environ; echo rc=$?; "
+                        "grep -c CapEff /proc/self/status")
+    res = docker("run", "--rm", *caps, "-e", "HOST_SECRET=s3cr3t-value", tag, check=False)
+    assert res.returncode == 0, res.stderr
+    assert "s3cr3t-value" not in res.stdout + res.stderr
+    assert "rc=1" in res.stdout, (res.stdout, res.stderr)

@@ -28,9 +28,20 @@ def probe(tmp_path: Path) -> str:
 
 def run_probe(make_bundle: MakeBundle, probe: str, cmds: list[str], *,
               allowed: list[str] | None = None, trusted: list[str] | None = None,
-              env: dict[str, str] | None = None, **kw: object) -> dict[str, str]:
+              env: dict[str, str] | None = None, phase1: bool = False,
+              **kw: object) -> dict[str, str]:
+    """phase1: a trusted decoy file is tampered with after signing, so the background
+    verifier fails and the supervisor decides every open itself for the whole run."""
+    decoy = []
+    if phase1:
+        d = Path(probe).parent / "decoy.txt"
+        d.write_text("decoy\n")
+        decoy = [str(d)]
     b: Bundle = make_bundle(entrypoint=probe, argv=["probe", *cmds],
-                            trusted=[probe, *(trusted or [])], allowed=allowed or [], **kw)
+                            trusted=[probe, *(trusted or []), *decoy], allowed=allowed or [],
+                            **kw)
+    if phase1:
+        Path(decoy[0]).write_text("tampered\n")
     res = b.run(env=env)
     assert res.returncode == 0, res.stderr
     out = dict(line.rsplit(" => ", 1) for line in res.stdout.splitlines())
@@ -57,14 +68,17 @@ def test_supervisor_proc_entries_refused(make_bundle: MakeBundle, probe: str) ->
     supervisor's own /proc/PID entries through the supervisor: the kernel lets a process
     open its own mem/environ/fd whatever its dumpable flag, so the supervisor would open
     them on the app's behalf (writable memory of the policy engine, host environment)."""
-    out = run_probe(make_bundle, probe, SUPERVISOR_PROC, allowed=["/proc/", "/etc/hostname"])
+    out = run_probe(make_bundle, probe, SUPERVISOR_PROC, allowed=["/proc/", "/etc/hostname"],
+                    phase1=True)
     for cmd in SUPERVISOR_PROC:
         assert out[cmd] == "EACCES", (cmd, out)
 
 
 def test_supervisor_environment_not_leaked(make_bundle: MakeBundle, probe: str) -> None:
+    # phase 1 here; phase 2 (the kernel decides) is tested in a container, where the
+    # app, like Docker's default capabilities, holds no CAP_SYS_PTRACE (test_docker.py)
     out = run_probe(make_bundle, probe, ["cat /proc/%P/environ", "cat /proc/self/environ"],
-                    allowed=["/proc/"], env={"SECRET_TOKEN": "s3cr3t-value"})
+                    allowed=["/proc/"], env={"SECRET_TOKEN": "s3cr3t-value"}, phase1=True)
     assert out["cat /proc/%P/environ"] == "EACCES"
     assert out["cat /proc/self/environ"] == "OK"
     assert "s3cr3t-value" not in out["__stderr__"]
