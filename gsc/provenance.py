@@ -12,8 +12,9 @@
 The subject digest is the digest that names the output image where it was written: the
 manifest digest for a registry (docker://), an OCI layout (oci:) or an OCI archive, the
 image ID (config digest) for the Docker daemon and a docker-archive. `input`, `runtime`
-and `manifest` are in-toto ResourceDescriptors. `date` is the SIGSTRUCT date (null for an unsigned image). A release engineer signs and
-publishes this file with the tools they already use (cosign attest, in-toto, DSSE).
+and `manifest` are in-toto ResourceDescriptors. `date` is the SIGSTRUCT date (null for
+an unsigned image). A release engineer signs and publishes this file with the tools they
+already use (cosign attest, in-toto, DSSE).
 
 `statement()` is a pure function of plain values; `image_statement()` gathers the values
 from an image gsc just wrote to the daemon; `write()` stores the JSON atomically.
