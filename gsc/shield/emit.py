@@ -109,6 +109,7 @@ def compose_config(base: dict[str, Any], out: OutputImage, diff_id: str,
                    date: dt.date) -> dict[str, Any]:
     doc = {k: v for k, v in base.items() if k not in _BASE_BUILD_FIELDS}
     conf = dict(doc.get("config") or {})
+    conf.pop("OnBuild", None)  # a base's ONBUILD triggers do not carry over (as in Docker)
     if out.entrypoint is not None:
         conf["Entrypoint"] = list(out.entrypoint)
         conf["Cmd"] = list(out.cmd or ())
