@@ -91,7 +91,8 @@ def add_registry(p: argparse.ArgumentParser) -> None:
                    help="verify registry TLS certificates (default true; false also "
                    "allows plain HTTP, for a local test registry)")
     p.add_argument("--ca-file", type=Path, metavar="FILE",
-                   help="CA certificate(s) (PEM) to trust for registries besides the system's")
+                   help="CA certificate(s) (PEM) to trust for registries, instead of the "
+                   "system's")
 
 
 def apply_registry(args: argparse.Namespace) -> None:

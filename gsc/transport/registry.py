@@ -104,7 +104,12 @@ class Client:
         verify: bool | str = self.access.ca_file or True
         if not self.access.tls_verify:
             verify = False
+            import urllib3
+
+            # The user asked for it (--tls-verify=false); one warning per request is noise.
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         self.session.verify = verify
+        self._verify = verify  # passed on every request: REQUESTS_CA_BUNDLE must not win
         self.scope = f"repository:{ref.repository}:{'pull,push' if push else 'pull'}"
         self._auth: str | None = None
         self._creds_loaded = False
@@ -125,7 +130,7 @@ class Client:
         for scheme in schemes:
             base = f"{scheme}://{host}/v2/"
             try:
-                self.session.get(base, timeout=TIMEOUT).close()
+                self.session.get(base, timeout=TIMEOUT, verify=self._verify).close()
                 return base
             except requests.exceptions.SSLError as exc:
                 last = exc
@@ -161,7 +166,7 @@ class Client:
         headers = {"Authorization": _basic(creds)} if creds is not None else {}
         try:
             res = self.session.get(fields["realm"], params=query, headers=headers,
-                                   timeout=TIMEOUT)
+                                   timeout=TIMEOUT, verify=self._verify)
         except requests.exceptions.RequestException as exc:
             raise InputError(f"{self._where()}: token service: {_short(exc)}") from None
         if res.status_code in (401, 403):
@@ -188,7 +193,7 @@ class Client:
                 headers["Authorization"] = self._auth
             try:
                 res = self.session.request(method, url, headers=headers, stream=stream,
-                                           timeout=TIMEOUT, **kw)
+                                           timeout=TIMEOUT, verify=self._verify, **kw)
             except requests.exceptions.RequestException as exc:
                 raise InputError(f"{self._where()}: {method} failed: {_short(exc)}") from None
             if res.status_code == 401 and attempt == 0:
