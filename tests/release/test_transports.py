@@ -338,3 +338,24 @@ def test_bad_input(hello: str, key: Path, tmp_path: Path) -> None:
                "-t", "gsc-rel2-test/x:1", env=DEAD)
     b = _build(hello, f"oci:{tmp_path}/from-daemon", key, "-t", "gsc-rel2-test/x:1")
     assert a["mrenclave"] == b["mrenclave"] and a["image_id"] == b["image_id"]
+
+
+def test_sign_image_daemonless(pushed: str, key: Path, tmp_path: Path) -> None:
+    res = gsc("build", "-q", f"docker://{pushed}", "--tls-verify=false", "--date", DATE,
+              "--output", f"oci:{tmp_path}/unsigned:u", env=DEAD)
+    assert res.code == 0, res.err
+    out = f"docker-archive:{tmp_path}/signed.tar"
+    res = gsc("sign-image", f"oci:{tmp_path}/unsigned:u", key, "--date", DATE, "-t",
+              "gsc-rel2-test/signed:1", "--output", out, "--json", env=DEAD)
+    assert res.code == 0, res.err
+    doc = res.json()
+    check = gsc("verify-image", out, "--mrenclave", str(doc["mrenclave"]), "--mrsigner",
+                str(doc["mrsigner"]), env=DEAD)
+    assert check.code == 0, check.out + check.err
+    run("docker", "load", "-i", f"{tmp_path}/signed.tar")
+    try:
+        assert run("docker", "image", "inspect", "-f", "{{.Id}}",
+                   "gsc-rel2-test/signed:1").stdout.strip() == doc["image_id"]
+        assert "rel2-hello" in run("docker", "run", "--rm", "gsc-rel2-test/signed:1").stdout
+    finally:
+        run("docker", "rmi", "-f", "gsc-rel2-test/signed:1", check=False)
