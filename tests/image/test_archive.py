@@ -47,7 +47,7 @@ def _plain(layer: bytes) -> bytes:
     for opener in (gzip.decompress, bz2.decompress, lzma.decompress):
         try:
             return opener(layer)
-        except Exception:  # noqa: BLE001, S112 - not this compression
+        except Exception:  # not this compression
             continue
     return layer
 
