@@ -224,3 +224,25 @@ def tag(client: docker.DockerClient, image_id: str, repository: str, version: st
         raise GscError(f"cannot tag image as {repository}:{version}: {_explain(exc)}") from None
     if ok is False:
         raise GscError(f"cannot tag image as {repository}:{version}")
+
+
+def load(client: docker.DockerClient, archive: Any) -> str:
+    """`docker load` a `docker save` archive (a binary file object, streamed); return the
+    loaded image's ID. The archive's manifest.json should carry no RepoTags (tag after
+    checking the ID)."""
+    loaded: str | None = None
+    try:
+        for chunk in client.api.load_image(archive, quiet=True):
+            if not isinstance(chunk, dict):
+                continue
+            if "error" in chunk:
+                raise GscError(f"docker load failed: {str(chunk['error']).strip()}")
+            text = str(chunk.get("stream") or "")
+            m = re.search(r"Loaded image ID: (sha256:[0-9a-f]{64})", text)
+            if m:
+                loaded = m.group(1)
+    except docker.errors.APIError as exc:
+        raise GscError(f"docker load failed: {_explain(exc)}") from None
+    if loaded is None:
+        raise GscError("docker load did not report an image ID")
+    return loaded

@@ -9,10 +9,12 @@
                    "manifest": {"name": "/gsc/entrypoint.manifest.sgx", "digest": {...}},
                    "trustedFiles": N, "gscVersion": V, "date": "YYYY-MM-DD"}}
 
-The subject digest is the output image's digest: today the image ID in the Docker daemon
-(its config digest). `input`, `runtime` and `manifest` are in-toto ResourceDescriptors.
-`date` is the SIGSTRUCT date (null for an unsigned image). A release engineer signs and
-publishes this file with the tools they already use (cosign attest, in-toto, DSSE).
+The subject digest is the digest that names the output image where it was written: the
+manifest digest for a registry (docker://), an OCI layout (oci:) or an OCI archive, the
+image ID (config digest) for the Docker daemon and a docker-archive. `input`, `runtime`
+and `manifest` are in-toto ResourceDescriptors. `date` is the SIGSTRUCT date (null for
+an unsigned image). A release engineer signs and publishes this file with the tools they
+already use (cosign attest, in-toto, DSSE).
 
 `statement()` is a pure function of plain values; `image_statement()` gathers the values
 from an image gsc just wrote to the daemon; `write()` stores the JSON atomically.
@@ -123,47 +125,57 @@ def write(path: Path, doc: dict[str, Any]) -> None:
     write_atomic(path, (json.dumps(doc, indent=2) + "\n").encode("utf-8"))
 
 
-# --------------------------------------------------------------------------- today's output
+# --------------------------------------------------------------------------- gsc images
 
 
 def image_statement(image_id: str, name: str) -> dict[str, Any]:
     """The statement for a gsc image in the Docker daemon, from what the image holds:
     its SIGSTRUCT (or, unsigned, its labels), its /gsc/ files and its labels."""
-    from gsc import __version__
     from gsc.image.loader import DaemonSource
-    from gsc.sgx.sigstruct import Sigstruct
-    from gsc.shield import layout as labels
     from gsc.shield.shielded import read_shielded
 
     shielded = read_shielded(DaemonSource(image_id, pull=False))
     img = shielded.files
-    if img.runtime is None or img.manifest is None:
+    return output_statement(name, shielded.id, shielded.labels, img.runtime, img.manifest,
+                            img.signature)
+
+
+def output_statement(name: str, digest: str, labels: dict[str, str], runtime: bytes | None,
+                     manifest: bytes | None, signature: bytes | None) -> dict[str, Any]:
+    """The statement for an image gsc wrote (to any destination): ``digest`` names it
+    there (the manifest digest for a registry or OCI layout, else the image ID); the
+    rest comes from its labels and /gsc/ files."""
+    from gsc import __version__
+    from gsc.sgx.sigstruct import Sigstruct
+    from gsc.shield import layout
+
+    if runtime is None or manifest is None:
         raise InputError(f"{name}: /gsc/ lacks the runtime or the manifest")
-    lab = shielded.labels
-    if img.signature is not None:
-        info = Sigstruct.from_bytes(img.signature).to_json()
+    lab = labels
+    if signature is not None:
+        info = Sigstruct.from_bytes(signature).to_json()
     else:
         info = {
-            "mrenclave": lab.get(labels.MRENCLAVE, ""),
+            "mrenclave": lab.get(layout.MRENCLAVE, ""),
             "mrsigner": None,
-            "isv_prod_id": int(lab.get(labels.ISVPRODID, "0") or 0),
-            "isv_svn": int(lab.get(labels.ISVSVN, "0") or 0),
-            "debug": lab.get(labels.DEBUG) == "true",
+            "isv_prod_id": int(lab.get(layout.ISVPRODID, "0") or 0),
+            "isv_svn": int(lab.get(layout.ISVSVN, "0") or 0),
+            "debug": lab.get(layout.DEBUG) == "true",
             "date": None,
         }
     return statement(
         image_name=name,
-        image_digest=shielded.id,
-        input_ref=lab.get(labels.BASE_NAME, ""),
-        input_digest=lab.get(labels.BASE_DIGEST, ""),
+        image_digest=digest,
+        input_ref=lab.get(layout.BASE_NAME, ""),
+        input_digest=lab.get(layout.BASE_DIGEST, ""),
         mrenclave=str(info["mrenclave"]),
         mrsigner=None if info["mrsigner"] is None else str(info["mrsigner"]),
         isv_prod_id=int(info["isv_prod_id"]),
         isv_svn=int(info["isv_svn"]),
         debug=bool(info["debug"]),
-        runtime_sha256=hashlib.sha256(img.runtime).hexdigest(),
-        manifest_sha256=hashlib.sha256(img.manifest).hexdigest(),
-        trusted_files=int(lab.get(labels.TRUSTED_FILES, "0") or 0),
-        gsc_version=lab.get(labels.VERSION, __version__),
+        runtime_sha256=hashlib.sha256(runtime).hexdigest(),
+        manifest_sha256=hashlib.sha256(manifest).hexdigest(),
+        trusted_files=int(lab.get(layout.TRUSTED_FILES, "0") or 0),
+        gsc_version=lab.get(layout.VERSION, __version__),
         date=None if info["date"] is None else str(info["date"]),
     )

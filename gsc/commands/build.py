@@ -18,7 +18,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
         "sign it (with -k) and add the runtime as the entrypoint. Prints the output tag on "
         "stdout; progress and warnings go to stderr.",
     )
-    p.add_argument("image", metavar="IMAGE", help="image name, ID or digest (pulled if missing)")
+    p.add_argument("image", metavar="IMAGE",
+                   help=options.IMAGE_HELP + "; a daemon image is pulled if missing")
     p.add_argument("manifest", metavar="MANIFEST", nargs="?", type=Path,
                    help="your manifest (TOML, may use Jinja), merged over gsc's template")
     options.add_tag(p, "gsc-NAME:TAG[-unsigned]")
@@ -31,6 +32,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
     p.add_argument("--max-threads", type=int, help="sgx.max_threads")
     options.add_date(p)
     options.add_provenance(p)
+    options.add_output(p)
+    options.add_registry(p)
     options.add_json(p)
     options.add_quiet(p)
     p.set_defaults(run=run)
@@ -44,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from gsc.shield.config import load_config
     from gsc.shield.pipeline import BuildRequest, run_build
 
+    options.apply_registry(args)
     cfg = load_config(args.config)
     cfg = cfg.with_overrides(
         key=key_spec(args.key),
@@ -63,19 +67,24 @@ def run(args: argparse.Namespace) -> int:
         config=cfg,
         tag=args.tag,
         insecure_args=args.insecure_args,
-        date=options.signing_date(args.date) if cfg.key is not None else None,
+        date=options.signing_date(args.date),
     )
-    res = run_build(req, Progress(quiet=args.quiet or args.json))
+    res = run_build(req, Progress(quiet=args.quiet or args.json), output=args.output)
     if args.provenance is not None:
-        provenance.write(args.provenance, provenance.image_statement(res.image_id, res.tag))
+        files = res.plan.output.files
+        provenance.write(args.provenance, provenance.output_statement(
+            res.tag, res.written.digest, dict(res.plan.output.labels), files.runtime,
+            files.manifest, files.signature))
     if args.json:
         emit_json(res.to_json())
         return 0
-    result(res.tag)
+    result(res.tag if args.output is None else res.written.destination)
     if not args.quiet:
         p = res.plan
         state = "signed" if p.signed else "unsigned (finish with `gsc sign-image`)"
-        say(f"built {res.tag} ({res.image_id[:19]}), {state}")
+        say(f"built {res.written.destination} ({res.image_id[:19]}), {state}")
+        if args.output is not None:
+            say(f"  digest    {res.written.digest}")
         say(f"  mrenclave {p.mrenclave.hex()}")
         if p.mrsigner:
             say(f"  mrsigner  {p.mrsigner}")

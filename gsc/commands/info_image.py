@@ -16,19 +16,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
         description="Read a gsc image's labels and SIGSTRUCT without starting a container. "
         "Prints `KEY value` lines on stdout (`gsc info-image X | grep MRENCLAVE`).",
     )
-    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("image", metavar="IMAGE", help=options.IMAGE_HELP)
+    options.add_registry(p)
     options.add_json(p)
     p.set_defaults(run=run)
     return p
 
 
 def collect(ref: str) -> dict[str, Any]:
-    from gsc.image.loader import DaemonSource
+    from gsc.image.sources import open_source
     from gsc.sgx import sigstruct
     from gsc.shield import layout
     from gsc.shield.shielded import read_shielded
 
-    img = read_shielded(DaemonSource(ref, pull=False))
+    img = read_shielded(open_source(ref, pull=False))
     lab = img.labels
     files = img.files
     out: dict[str, Any] = {
@@ -57,6 +58,7 @@ def collect(ref: str) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    options.apply_registry(args)
     info = collect(args.image)
     if args.json:
         emit_json(info)

@@ -19,18 +19,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
         "environment, the program that really runs, its #! and ELF interpreters, its "
         "shared-library closure and anything missing.",
     )
-    parser.add_argument("image", metavar="IMAGE", help="image name[:tag], name@digest or ID")
+    parser.add_argument("image", metavar="IMAGE", help=options.IMAGE_HELP)
     options.add_json(parser)
     options.add_pull(parser)
+    options.add_registry(parser)
     parser.set_defaults(run=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     from gsc.analysis import analyze
-    from gsc.image.loader import DaemonSource
+    from gsc.image.sources import open_source
 
-    with DaemonSource(args.image, pull=not args.no_pull).open() as image:
+    options.apply_registry(args)
+    with open_source(args.image, pull=not args.no_pull).open() as image:
         analysis = analyze(image)
         doc = {**analysis.to_json(),
                "image": {"id": image.id, "ref": image.ref, "tags": list(image.repo_tags)},

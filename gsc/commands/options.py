@@ -64,3 +64,43 @@ def add_provenance(p: argparse.ArgumentParser) -> None:
     p.add_argument("--provenance", type=Path, metavar="FILE",
                    help="write an in-toto Statement (v1) binding the output image digest to "
                    "its enclave identity")
+
+
+IMAGE_HELP = ("image: a reference in the local Docker Engine (docker-daemon:REF, the "
+              "default), docker://REF (registry), docker-archive:PATH, oci-archive:PATH or "
+              "oci:DIR[:TAG]")
+
+
+def add_output(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--output", metavar="DEST",
+                   help="where to write the image: docker-daemon:REF (default: the tag, "
+                   "loaded into the local Engine), docker://REF (push), "
+                   "docker-archive:PATH, oci-archive:PATH, oci:DIR[:TAG]")
+
+
+def _bool(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, not {text!r}")
+
+
+def add_registry(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--tls-verify", type=_bool, default=True, metavar="BOOL",
+                   help="verify registry TLS certificates (default true; false also "
+                   "allows plain HTTP, for a local test registry)")
+    p.add_argument("--ca-file", type=Path, metavar="FILE",
+                   help="CA certificate(s) (PEM) to trust for registries, instead of the "
+                   "system's")
+
+
+def apply_registry(args: argparse.Namespace) -> None:
+    """Make the registry options the process's registry access."""
+    from gsc.transport.registry import Access, configure
+
+    ca = getattr(args, "ca_file", None)
+    if ca is not None and not ca.is_file():
+        raise InputError(f"--ca-file {ca}: no such file")
+    configure(Access(tls_verify=getattr(args, "tls_verify", True),
+                     ca_file=str(ca) if ca is not None else None))

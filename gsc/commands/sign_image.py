@@ -16,11 +16,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
         "MRENCLAVE is recomputed and must equal the one recorded at build time. Prints the "
         "output tag on stdout.",
     )
-    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("image", metavar="IMAGE", help=options.IMAGE_HELP)
     options.add_key(p, positional=True)
     options.add_date(p)
     options.add_tag(p, "gsc-NAME:TAG")
     options.add_provenance(p)
+    options.add_output(p)
+    options.add_registry(p)
     options.add_json(p)
     options.add_quiet(p)
     p.set_defaults(run=run)
@@ -29,32 +31,44 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
 
 def run(args: argparse.Namespace) -> int:
     from gsc import engine, provenance
-    from gsc.image.loader import DaemonSource
     from gsc.image.reference import check_tag
+    from gsc.image.sources import open_source, source_parts
     from gsc.sgx.signer import load_signer
     from gsc.shield.emit import emit
     from gsc.shield.shielded import plan_signing, read_shielded
+    from gsc.transport.names import DAEMON, Location, parse_location
 
+    options.apply_registry(args)
     if args.tag is not None:
         check_tag(args.tag)
     if args.provenance is not None:
         provenance.check_destination(args.provenance)
+    source_loc = parse_location(args.image)
+    dest = parse_location(args.output) if args.output else None
     key = load_signer(args.key, args.passphrase_file)
     date = options.signing_date(args.date)
-    client = engine.connect()
-    img = read_shielded(DaemonSource(args.image, pull=False, client=client))
+    client = engine.connect() if source_loc.daemon or dest is None or dest.daemon else None
+    source = open_source(args.image, pull=False, client=client)
+    img = read_shielded(source)
     plan = plan_signing(img, key, date, args.tag)
-    image_id = emit(client, plan.output)
+    target = dest or Location(DAEMON, plan.output.tag)
+    written = emit(plan.output, source_parts(source, blobs=not target.daemon), target, date,
+                   client=client)
     if args.provenance is not None:
-        provenance.write(args.provenance, provenance.image_statement(image_id, plan.output.tag))
+        files = img.files
+        provenance.write(args.provenance, provenance.output_statement(
+            written.tag, written.digest, dict(plan.output.labels), files.runtime,
+            files.manifest, plan.output.files.signature))
     if args.json:
-        emit_json({"image": img.image_json(), "tag": plan.output.tag, "image_id": image_id,
+        emit_json({"image": img.image_json(), "tag": written.tag, "image_id": written.image_id,
+                   "destination": written.destination, "digest": written.digest,
+                   "manifest_digest": written.manifest_digest,
                    "mrenclave": plan.mrenclave, "mrsigner": plan.mrsigner, "date": plan.date,
                    "warnings": []})
         return 0
-    result(plan.output.tag)
+    result(written.tag if dest is None else written.destination)
     if not args.quiet:
-        say(f"signed {plan.output.tag} ({image_id[:19]})")
+        say(f"signed {written.destination} ({written.image_id[:19]})")
         say(f"  mrenclave {plan.mrenclave}")
         say(f"  mrsigner  {plan.mrsigner}")
     return 0

@@ -19,9 +19,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
         description="Recompute every trusted file's hash, the manifest's canonical form, "
         "MRENCLAVE and the signature from the image's content.",
     )
-    p.add_argument("image", metavar="IMAGE")
+    p.add_argument("image", metavar="IMAGE", help=options.IMAGE_HELP)
     p.add_argument("--mrenclave", metavar="HEX", help="expected MRENCLAVE")
     p.add_argument("--mrsigner", metavar="HEX", help="expected MRSIGNER")
+    options.add_registry(p)
     options.add_json(p)
     p.set_defaults(run=run)
     return p
@@ -30,6 +31,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
 def run(args: argparse.Namespace) -> int:
     from gsc.shield.verify import verify_image
 
+    options.apply_registry(args)
     for name in ("mrenclave", "mrsigner"):
         value = getattr(args, name)
         if value is not None and not _HEX32.match(value):

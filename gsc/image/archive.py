@@ -149,11 +149,26 @@ def read_saved(stream: IO[bytes] | Source, store: ContentStore, *, image_id: str
     if not isinstance(config, dict):
         raise InputError("image config is not a JSON object")
 
+    ids = _diff_ids(config, len(layer_names))
     builder = FSBuilder()
-    for name in layer_names:
-        builder.apply(layer(name))
+    for name, diff_id in zip(layer_names, ids, strict=True):
+        parsed = layer(name)
+        if parsed.diff_id != diff_id:
+            raise InputError(f"image archive layer {name!r}: content digest {parsed.diff_id} "
+                             f"does not match the config's diff_id {diff_id}")
+        builder.apply(parsed)
     entries = builder.finish()
     return SavedImage(config_bytes, config, entries, layout, len(layer_names), builder.warnings)
+
+
+def _diff_ids(config: dict[str, Any], count: int) -> list[str]:
+    rootfs = config.get("rootfs")
+    ids = rootfs.get("diff_ids") if isinstance(rootfs, dict) else None
+    if not isinstance(ids, list) or not all(isinstance(d, str) for d in ids):
+        raise InputError("image config lacks rootfs.diff_ids")
+    if len(ids) != count:
+        raise InputError(f"image archive lists {count} layers, its config {len(ids)} diff_ids")
+    return ids
 
 
 def _json(data: bytes, what: str) -> Any:

@@ -9,6 +9,7 @@ content store through the hash pipeline. ``tarfile.extract*`` is never used.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -82,6 +83,23 @@ class Layer:
     members: list[Member] = field(default_factory=list)
     whiteouts: list[str] = field(default_factory=list)
     opaque: list[str] = field(default_factory=list)
+    diff_id: str = ""  # sha256 of the uncompressed tar, "sha256:HEX"
+
+
+class _Hashing(Source):
+    """Pass ``parent`` through, hashing every byte (a layer's diff_id)."""
+
+    def __init__(self, parent: Source) -> None:
+        super().__init__()
+        self._parent = parent
+        self.hash = hashlib.sha256()
+
+    def _next_chunk(self) -> memoryview | None:
+        view = self._parent.take(1 << 20)
+        if not view:
+            return None
+        self.hash.update(view)
+        return view
 
 
 def _decode(name: bytes) -> str:
@@ -89,10 +107,12 @@ def _decode(name: bytes) -> str:
 
 
 def read_layer(src: Source, pipeline: HashPipeline, head: bytes | None = None, *,
-               retain: Retain = "all") -> Layer:
+               retain: Retain = "all", diff_id: str | None = None) -> Layer:
     """Parse a layer tar (plain, gzip, bzip2 or xz) from ``src``, sequentially;
     ``head`` is its first bytes when the caller has already looked at them (they must
-    also be the first bytes ``src`` yields). Raises InputError on a malformed archive."""
+    also be the first bytes ``src`` yields). The uncompressed tar's digest is
+    ``Layer.diff_id`` and must equal ``diff_id`` when given. Raises InputError on a
+    malformed archive or a digest mismatch."""
     layer = Layer()
     try:
         if head is None:
@@ -101,12 +121,18 @@ def read_layer(src: Source, pipeline: HashPipeline, head: bytes | None = None, *
         kind = compression(head)
         if kind == "zstd":
             raise TarError("zstd-compressed layers are not supported")
-        tar = TarReader(DecompressSource(src, kind) if kind else src)
+        plain = _Hashing(DecompressSource(src, kind) if kind else src)
+        tar = TarReader(plain)
         while (entry := tar.next()) is not None:
             _add_member(layer, tar, entry, pipeline, retain == "all")
+        plain.drain()
         src.drain()
     except TarError as exc:
         raise InputError(f"malformed layer archive: {exc}") from None
+    layer.diff_id = "sha256:" + plain.hash.hexdigest()
+    if diff_id is not None and layer.diff_id != diff_id:
+        raise InputError(f"layer content digest {layer.diff_id} does not match the config's "
+                         f"diff_id {diff_id}")
     return layer
 
 

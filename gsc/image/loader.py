@@ -51,6 +51,7 @@ class Image:
     layout: str = "docker-archive"
     warnings: list[str] = field(default_factory=list)
     repo_tags: list[str] = field(default_factory=list)
+    config_bytes: bytes = field(default=b"", repr=False, compare=False)
     _cleanup: Callable[[], None] | None = field(default=None, repr=False, compare=False)
 
     def close(self) -> None:
@@ -163,7 +164,8 @@ class DaemonSource(ImageSource):
             raise
         return Image(id=self.id, ref=self.ref, repo_digests=list(self.digests), config=config,
                      fs=ImageFS(saved.entries, store), layout=saved.layout,
-                     warnings=saved.warnings, repo_tags=list(self.tags), _cleanup=finalizer)
+                     warnings=saved.warnings, repo_tags=list(self.tags),
+                     config_bytes=saved.config_bytes, _cleanup=finalizer)
 
 
 class ArchiveSource(ImageSource):
@@ -185,7 +187,8 @@ class ArchiveSource(ImageSource):
         self.config = config
         self.image = Image(id=self.id, ref=ref, repo_digests=[], config=config,
                            fs=ImageFS(saved.entries, store), layout=saved.layout,
-                           warnings=saved.warnings, _cleanup=finalizer)
+                           warnings=saved.warnings, config_bytes=saved.config_bytes,
+                           _cleanup=finalizer)
 
     def read_dir(self, directory: str) -> dict[str, bytes]:
         fs = self.image.fs

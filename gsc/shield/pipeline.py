@@ -1,21 +1,26 @@
 """`gsc build`: read the image, plan the shielded image, emit it.
 
-    source (gsc.image.loader) -> Image -> plan_build (gsc.shield.plan) -> Plan -> emit
+    source (gsc.image.sources, any transport) -> Image -> plan_build (gsc.shield.plan)
+    -> Plan -> emit (gsc.shield.emit, any destination)
+
+The Docker daemon is contacted only when the input or the output is the daemon.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import datetime as dt
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gsc import engine
-from gsc.image.loader import DaemonSource
 from gsc.image.reference import check_tag
+from gsc.image.sources import open_source, source_parts
 from gsc.progress import Progress
 from gsc.runtime_binary import runtime_bytes
 from gsc.sgx.signer import load_signer
-from gsc.shield.emit import emit
+from gsc.shield.emit import Written, emit
 from gsc.shield.plan import BuildRequest, Plan, plan_build
+from gsc.transport.names import DAEMON, Location, parse_location
 
 __all__ = ["BuildRequest", "BuildResult", "run_build"]
 
@@ -27,6 +32,7 @@ class BuildResult:
     base_image_id: str
     plan: Plan
     image: dict[str, Any]
+    written: Written
     seconds: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
@@ -35,6 +41,9 @@ class BuildResult:
             "image": self.image,
             "tag": self.tag,
             "image_id": self.image_id,
+            "destination": self.written.destination,
+            "manifest_digest": self.written.manifest_digest,
+            "digest": self.written.digest,
             "base_image_id": self.base_image_id,
             "signed": p.signed,
             "mrenclave": p.mrenclave.hex(),
@@ -47,33 +56,40 @@ class BuildResult:
         }
 
 
-def run_build(req: BuildRequest, progress: Progress) -> BuildResult:
+def run_build(req: BuildRequest, progress: Progress, output: str | None = None) -> BuildResult:
     cfg = req.config
     if req.tag is not None:
         check_tag(req.tag)
+    source_loc = parse_location(req.image)
+    dest: Location | None = parse_location(output) if output else None
     # Load (and check) the key before the long phases, so a bad key fails fast.
     key = load_signer(cfg.key, cfg.passphrase_file) if cfg.key is not None else None
     runtime = runtime_bytes()
-    client = engine.connect()
+    client = engine.connect() if source_loc.daemon or dest is None or dest.daemon else None
+    date = req.date or dt.datetime.now(dt.UTC).date()
 
     def reading(done: int, total: int) -> None:
         mib = 1 << 20
         progress.update(f"{done // mib} of ~{total // mib} MiB" if total else f"{done // mib} MiB")
 
-    source = DaemonSource(req.image, client=client)
     with progress.phase("image", f"reading and hashing image {req.image}"):
+        source = open_source(req.image, client=client)
         image = source.open(progress=reading)
     with image:
-        plan = plan_build(req, image, runtime, key, progress.phase)
+        # Plan with the plain reference (labels, default tag, manifest's image_ref).
+        plan = plan_build(replace(req, image=source.ref), image, runtime, key, progress.phase)
     for w in plan.warnings:
         progress.warn(w)
-    with progress.phase("emit", "building output image"):
-        image_id = emit(client, plan.output, log=progress.update)
+    target = dest or Location(DAEMON, plan.output.tag)
+    with progress.phase("emit", f"writing output image to {target}"):
+        parts = source_parts(source, image, blobs=not target.daemon)
+        written = emit(plan.output, parts, target, date, client=client)
     return BuildResult(
-        tag=plan.output.tag,
-        image_id=image_id,
+        tag=written.tag,
+        image_id=written.image_id,
         base_image_id=image.id,
         plan=plan,
         image={"id": image.id, "ref": req.image, "tags": list(image.repo_tags)},
+        written=written,
         seconds=dict(progress.seconds),
     )

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gsc.errors import GscError
-from gsc.image.loader import DaemonSource, Image
+from gsc.image.loader import Image
+from gsc.image.sources import open_source
 from gsc.manifest import schema
 from gsc.sgx import sigstruct
 from gsc.shield import container_config, layout, namespace
@@ -41,7 +42,7 @@ class VerifyReport:
 
 
 def verify_image(ref: str, *, mrenclave: str | None, mrsigner: str | None) -> VerifyReport:
-    source = DaemonSource(ref, pull=False)
+    source = open_source(ref, pull=False)
     require_gsc_labels(ref, dict(source.config.labels))
     with source.open() as image:
         return verify_content(image, mrenclave=mrenclave, mrsigner=mrsigner)

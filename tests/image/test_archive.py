@@ -37,7 +37,25 @@ def _layer(members: list[tuple[str, bytes, dict[str, Any]]]) -> bytes:
     return buf.getvalue()
 
 
+def _plain(layer: bytes) -> bytes:
+    """A layer's uncompressed bytes (what its diff_id is the digest of); a truncated or
+    corrupt compressed layer: its bytes as they are."""
+    import bz2
+    import gzip
+    import lzma
+
+    for opener in (gzip.decompress, bz2.decompress, lzma.decompress):
+        try:
+            return opener(layer)
+        except Exception:  # not this compression
+            continue
+    return layer
+
+
 def _classic(layers: list[bytes], config: dict[str, Any]) -> bytes:
+    if "rootfs" not in config:
+        config = {**config, "rootfs": {"type": "layers", "diff_ids": [
+            "sha256:" + hashlib.sha256(_plain(data)).hexdigest() for data in layers]}}
     cfg = json.dumps(config).encode()
     cfg_name = hashlib.sha256(cfg).hexdigest() + ".json"
     buf = io.BytesIO()
