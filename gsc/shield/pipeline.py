@@ -42,6 +42,7 @@ class BuildResult:
             "trusted_files": p.trusted_files,
             "manifest_bytes": len(p.manifest),
             "overrides": [o.describe() for o in p.overrides],
+            "defaults": [d.to_json() for d in p.defaults],
             "warnings": list(p.warnings),
             "seconds": self.seconds,
         }
@@ -65,6 +66,9 @@ def run_build(req: BuildRequest, progress: Progress) -> BuildResult:
         image = source.open(progress=reading)
     with image:
         plan = plan_build(req, image, runtime, key, progress.phase)
+    if not progress.quiet:
+        for d in plan.defaults:
+            progress.note(f"default: {d.describe()}")
     for w in plan.warnings:
         progress.warn(w)
     with progress.phase("emit", "building output image"):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from gsc.sgx import sigstruct
 from gsc.sgx.measure import mrenclave as measure_mrenclave
 from gsc.sgx.params import SgxParams
 from gsc.sgx.signer import Signer
-from gsc.shield import layout
+from gsc.shield import checks, defaults, layout
 from gsc.shield.config import BuildConfig
 from gsc.shield.trusted import TrustedFile, select_trusted
 
@@ -42,6 +42,7 @@ class BuildRequest:
     tag: str | None = None
     insecure_args: bool = False
     date: dt.date | None = None
+    allow_audit_mode: bool = False
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class Plan:
     trusted_files: int
     overrides: tuple[Override, ...]
     warnings: tuple[str, ...]
+    defaults: tuple[defaults.Default, ...] = ()
 
     @property
     def signed(self) -> bool:
@@ -118,6 +120,7 @@ def template_context(req: BuildRequest, image: Image, entrypoint: str, argv: lis
         "isvprodid": cfg.isvprodid,
         "isvsvn": cfg.isvsvn,
         "allowed_files": list(cfg.all_allowed),
+        "readonly_files": list(cfg.readonly_files),
         "trusted_files": trusted,
     }
 
@@ -177,11 +180,16 @@ def plan_build(req: BuildRequest, image: Image, runtime: bytes,
             + ", ".join(analysis.missing)
         )
     with phase("trusted", "selecting trusted files"):
+        inferred = defaults.infer(image, cfg, enabled=cfg.infer_defaults,
+                                  dropped=cfg.exclude_defaults)
+        cfg = inferred.apply(cfg)
+        req = replace(req, config=cfg)
+        warnings += inferred.warnings
         selection = select_trusted(
             ((e.path, e.sha256) for e in image.fs.entries() if e.kind == "file" and e.sha256),
             exclude=cfg.all_excluded,
             include=cfg.trusted_files,
-            allowed=cfg.all_allowed,
+            allowed=cfg.all_allowed + cfg.readonly_files,
         )
     warnings += [f"not trusting {name!r}: its name is not valid UTF-8"
                  for name in selection.skipped_unrepresentable]
@@ -189,6 +197,8 @@ def plan_build(req: BuildRequest, image: Image, runtime: bytes,
         context = template_context(req, image, analysis.entrypoint.path or "", analysis.argv,
                                    selection.files)
         manifest, doc, overrides = compose_manifest(req, context)
+        checks.audit_mode(doc, allowed=req.allow_audit_mode)
+        warnings += checks.env_warnings(image, analysis, doc)
     with phase("measure", "measuring enclave"):
         params = SgxParams.from_table(doc.get("sgx", {}), "manifest")
         mrenclave = measure_mrenclave(manifest, runtime, params)
@@ -242,4 +252,5 @@ def plan_build(req: BuildRequest, image: Image, runtime: bytes,
         overrides=tuple(overrides),
         warnings=tuple(warnings) + tuple(f"manifest override: {o.describe()}"
                                          for o in overrides),
+        defaults=inferred.entries,
     )
