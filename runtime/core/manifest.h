@@ -66,6 +66,8 @@ typedef struct {
     int allow_no_landlock;              /* gsc.insecure__allow_no_landlock */
     int has_container_config;           /* gsc.container_config was given (a string; the
                                            runtime does not use its value) */
+    char **readonly; size_t nreadonly;  /* gsc.readonly_files: normalised paths, sorted,
+                                           unique; readable, never writable */
 } gsc_manifest;
 
 /* 0 ok; negative on any deviation from the canonical form or schema, with one line in
