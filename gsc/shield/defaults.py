@@ -99,13 +99,15 @@ class Inferred:
     entries: tuple[Default, ...]
     warnings: tuple[str, ...]
     static_allowed: tuple[str, ...]   # the built-in allowed list, resolved in this image
+    readonly: tuple[str, ...] = ()    # the read-only paths, resolved in this image
 
     def apply(self, cfg: BuildConfig) -> BuildConfig:
         """cfg with the inferred entries added to its built-in lists."""
         allowed = tuple(d.entry for d in self.entries if d.key == ALLOWED)
         excluded = tuple(d.entry for d in self.entries if d.key == EXCLUDED)
         return replace(cfg, default_allowed=self.static_allowed + allowed,
-                       default_exclude=cfg.default_exclude + excluded)
+                       default_exclude=cfg.default_exclude + excluded,
+                       readonly_files=self.readonly)
 
     def to_json(self) -> list[dict[str, str]]:
         return [d.to_json() for d in self.entries]
@@ -219,7 +221,11 @@ def infer(image: Image, cfg: BuildConfig, *, enabled: bool = True,
                 add(ALLOWED, e.path, f"group-writable for the service group {group!r}")
             elif e.path.startswith("/var/lib/") and e.path not in holds_files:
                 add(ALLOWED, e.path, "run-time state directory, holds no file in the image")
-    return Inferred(tuple(entries), tuple(warnings), tuple(static))
+    # A read-only path that is a symlink in the image names where it leads (the symlink
+    # itself stays pinned when its directory is trusted).
+    readonly = tuple(dict.fromkeys(r for r in (_real(fs, p) for p in cfg.readonly_files)
+                                   if r is not None))
+    return Inferred(tuple(entries), tuple(warnings), tuple(static), readonly)
 
 
 def _ancestors(path: str) -> list[str]:
