@@ -9,6 +9,7 @@ then stop within 5 s on `docker stop` without being killed (exit 137).
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -123,11 +124,23 @@ def output_tag(image: str) -> str:
 
 
 def shielded(image: str, key: Path, *extra: str) -> str:
-    r = gsc("build", image, "-k", key, *extra, timeout=1200)
+    # A tag of this run only: parallel runs (other worktrees) never see each other's images.
+    out = f"{output_tag(image)}-{os.getpid()}"
+    r = gsc("build", image, "-k", key, "-t", out, *extra, timeout=1200)
     assert r.returncode == 0, r.stderr
-    out = output_tag(image)
     assert image_exists(out), f"{out} missing after build: {r.stderr}"
+    BUILT.append(out)
     return out
+
+
+BUILT: list[str] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_built() -> Iterator[None]:
+    yield
+    for tag in BUILT:
+        docker("rmi", "-f", tag, check=False)
 
 
 def assert_clean_stop(c: Container) -> None:
@@ -213,7 +226,8 @@ def test_batch_readonly_input_and_volume(shield_it: bool, signing_key: Path, doc
                                          run_container: Callable[..., Container]) -> None:
     image = build_app("batch")
     if shield_it:
-        image = shielded(image, signing_key)
+        # The input mount is the operator's choice, not the image's: declared read-only.
+        image = shielded(image, signing_key, "--readonly", "/input/")
     inp = tmp_path / "input"
     inp.mkdir()
     (inp / "a.txt").write_text("alpha beta alpha\n")
