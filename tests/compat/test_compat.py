@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from conftest import BASE, docker, gsc, image_exists
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -175,6 +174,19 @@ def test_nginx_stock(shield_it: bool, signing_key: Path, docker_ready: None,
     c = run_container(image, "-p", "127.0.0.1::80")
     status, body = http_get(c.port(80))
     assert status == 200 and "hello from shielded nginx" in body, c.logs()
+    assert_clean_stop(c)
+
+
+@pytest.mark.parametrize("shield_it", [False, True], ids=["native", "shielded"])
+def test_php_fpm_behind_nginx(shield_it: bool, signing_key: Path, docker_ready: None,
+                              run_container: Callable[..., Container]) -> None:
+    image = build_app("phpfpm")
+    if shield_it:
+        image = shielded(image, signing_key)
+    c = run_container(image, "-p", "127.0.0.1::80")
+    status, body = http_get(c.port(80), "/index.php")
+    assert status == 200 and "hello from shielded php 8.2" in body, f"{body}\n{c.logs()}"
+    assert "ext-ok" in body, body   # conf.d/*.ini symlinks read: the extension is loaded
     assert_clean_stop(c)
 
 
