@@ -23,13 +23,14 @@ from gsc.image.loader import Image
 from gsc.image.reference import ImageRef, output_name
 from gsc.manifest import schema
 from gsc.manifest.merge import Override, merge
-from gsc.manifest.render import find_key_line, parse_toml, render_template, render_user_manifest
+from gsc.manifest.render import find_key_line, render_user_manifest
 from gsc.sgx import sigstruct
 from gsc.sgx.measure import mrenclave as measure_mrenclave
 from gsc.sgx.params import SgxParams
 from gsc.sgx.signer import Signer
 from gsc.shield import checks, defaults, layout, namespace
 from gsc.shield import container_config as config_pin
+from gsc.shield.base_manifest import base_manifest
 from gsc.shield.config import BuildConfig
 from gsc.shield.trusted import TrustedFile, select_trusted
 
@@ -130,11 +131,10 @@ def template_context(req: BuildRequest, image: Image, entrypoint: str, argv: lis
 def compose_manifest(
     req: BuildRequest, context: dict[str, Any], fs: ImageFS, container_config: str
 ) -> tuple[bytes, dict[str, Any], list[Override], tuple[str, ...]]:
-    """Render the template, merge the user's manifest over it, pin the image's namespace
+    """Build the base manifest, merge the user's manifest over it, pin the image's namespace
     (gsc.symlinks) and the output config (gsc.container_config), validate, canonicalise.
     Also returns the allowed paths dropped because they are pinned symlinks."""
-    template_text = render_template("manifest.toml.j2", context)
-    doc = parse_toml(template_text, "templates/manifest.toml.j2")
+    doc = base_manifest(context)
     overrides: list[Override] = []
     user_text = ""
     if req.manifest is not None:
