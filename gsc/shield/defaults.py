@@ -164,7 +164,13 @@ def _covered(path: str, allowed: Iterable[str]) -> bool:
 def infer(image: Image, cfg: BuildConfig, *, enabled: bool = True,
           dropped: Iterable[str] = ()) -> Inferred:
     """The defaults for ``image``; ``enabled`` False keeps only the /var rules (2)."""
-    fs = image.fs
+    return infer_fs(image.fs, _volumes(image.config.raw), cfg, enabled=enabled,
+                    dropped=dropped)
+
+
+def infer_fs(fs: ImageFS, volumes: Iterable[str], cfg: BuildConfig, *, enabled: bool = True,
+             dropped: Iterable[str] = ()) -> Inferred:
+    """infer() on a file system and the image's VOLUME paths."""
     drop = {paths.normalize(p) for p in dropped}
     static: list[str] = []
     for a in cfg.default_allowed:
@@ -187,7 +193,7 @@ def infer(image: Image, cfg: BuildConfig, *, enabled: bool = True,
         entries.append(Default(key, path, reason))
 
     if enabled:
-        for vol in _volumes(image.config.raw):
+        for vol in volumes:
             real = fs.resolve(paths.normalize(vol)) or paths.normalize(vol)
             if any(paths.is_under(real, t) for t in SYSTEM_TREES if t != "/") or real == "/":
                 warnings.append(f"VOLUME {vol} is a system place: not allowed by default "
