@@ -30,6 +30,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
     p.add_argument("--debug", action="store_true", help="debug enclave, runtime log level debug")
     p.add_argument("--enclave-size", help="sgx.enclave_size (e.g. 256M, 4G)")
     p.add_argument("--max-threads", type=int, help="sgx.max_threads")
+    p.add_argument("--env-passthrough", action="append", default=[], metavar="NAME",
+                   help="pass the value `docker run -e NAME=...` gives (repeatable; "
+                   "config key env_passthrough)")
+    p.add_argument("--readonly", action="append", default=[], metavar="PATH",
+                   help="let the app read PATH (a file, or a directory with a trailing /) "
+                   "but never write it, e.g. an input mount (repeatable; config key "
+                   "readonly_files)")
+    p.add_argument("--allow-audit-mode", action="store_true",
+                   help='accept sgx.file_check_policy = "allow_all_but_log" (enforces '
+                   "nothing) in a non-debug enclave")
     options.add_date(p)
     options.add_provenance(p)
     options.add_output(p)
@@ -44,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from gsc import provenance
     from gsc.progress import Progress
     from gsc.sgx.signer import key_spec
-    from gsc.shield.config import load_config
+    from gsc.shield.config import check_env_name, load_config
     from gsc.shield.pipeline import BuildRequest, run_build
 
     options.apply_registry(args)
@@ -57,6 +67,15 @@ def run(args: argparse.Namespace) -> int:
     )
     if args.debug:
         cfg = cfg.with_overrides(debug=True, log_level="debug")
+    for name in args.env_passthrough:
+        check_env_name(name, "--env-passthrough")
+    for path in args.readonly:
+        if not path.startswith("/"):
+            raise InputError(f"--readonly: {path!r} is not an absolute path")
+    cfg = cfg.with_overrides(
+        env_passthrough=tuple(dict.fromkeys(cfg.env_passthrough + tuple(args.env_passthrough))),
+        readonly_files=tuple(dict.fromkeys(cfg.readonly_files + tuple(args.readonly))),
+    )
     if cfg.passphrase_file is not None and cfg.key is None:
         raise InputError("--passphrase-file given without a key (-k)")
     if args.provenance is not None:
@@ -67,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         config=cfg,
         tag=args.tag,
         insecure_args=args.insecure_args,
+        allow_audit_mode=args.allow_audit_mode,
         date=options.signing_date(args.date),
     )
     res = run_build(req, Progress(quiet=args.quiet or args.json), output=args.output)

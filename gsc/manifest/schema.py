@@ -37,6 +37,7 @@ HONOURED = (
     "sgx.trusted_files",
     "sgx.allowed_files",
     "gsc.symlinks",
+    "gsc.readonly_files",
     "gsc.container_config",
     "gsc.insecure__allow_no_landlock",
     "gsc.insecure__allow_manifest_keys",
@@ -399,8 +400,12 @@ def _check_gsc(c: _Checker, flat: Mapping[str, Any], trusted: set[str]) -> None:
         c.string("gsc.container_config", flat["gsc.container_config"])
     if "gsc.insecure__allow_no_landlock" in flat:
         c.boolean("gsc.insecure__allow_no_landlock", flat["gsc.insecure__allow_no_landlock"])
-    trusted_dirs = {d for p in trusted for d in _ancestors(p)}
     previous: bytes | None = None
+    for n, entry in enumerate(c.array("gsc.readonly_files", flat.get("gsc.readonly_files", []))):
+        key = f"gsc.readonly_files[{n}]"
+        previous = _ascending(c, key, c.file_uri(key, entry), previous)
+    trusted_dirs = {d for p in trusted for d in _ancestors(p)}
+    previous = None
     for n, entry in enumerate(c.array("gsc.symlinks", flat.get("gsc.symlinks", []))):
         key = f"gsc.symlinks[{n}]"
         table = c.table(key, entry, ("path", "target"))
@@ -453,6 +458,9 @@ def canonicalise(doc: Mapping[str, Any]) -> dict[str, Any]:
             sgx["allowed_files"] = _sorted_unique([_norm_uri(e) for e in af])
     gsc = out.get("gsc")
     if isinstance(gsc, dict):
+        ro = gsc.get("readonly_files")
+        if isinstance(ro, list):
+            gsc["readonly_files"] = _sorted_unique([_norm_uri(e) for e in ro])
         links = gsc.get("symlinks")
         if isinstance(links, list):
             gsc["symlinks"] = _sorted_unique(links, "path")

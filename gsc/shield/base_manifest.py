@@ -19,7 +19,7 @@ def base_manifest(context: Mapping[str, Any]) -> dict[str, Any]:
     for name in context["env_passthrough"]:
         env[name] = {"passthrough": True}
     loader["env"] = env
-    return {
+    doc: dict[str, Any] = {
         "libos": {"entrypoint": context["entrypoint"]},
         "loader": loader,
         "fs": {"start_dir": context["workdir"]},
@@ -37,3 +37,7 @@ def base_manifest(context: Mapping[str, Any]) -> dict[str, Any]:
                               for f in context["trusted_files"]],
         },
     }
+    if context.get("readonly_files"):
+        # Readable, never writable, not hashed (input mounts; docs/manifest-format.md).
+        doc["gsc"] = {"readonly_files": ["file:" + p for p in context["readonly_files"]]}
+    return doc

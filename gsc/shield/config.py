@@ -15,6 +15,9 @@ Config file keys (all optional):
     trusted_files: ["/opt/extra/file"]           # force-include paths otherwise excluded
     exclude_trusted: ["/srv/cache"]              # extra paths never trusted
     env_passthrough: ["TZ", "LANG"]              # host variables passed through at run time
+    readonly_files: ["/input/"]                  # readable, never writable (not hashed)
+    infer_defaults: true                # false: no VOLUME / service-account / state-dir rules
+    exclude_defaults: ["/var/lib/misc"]          # inferred defaults to drop, by path
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ LOG_LEVELS = ("error", "warning", "debug", "trace")
 _KNOWN_KEYS = {
     "key", "passphrase_file", "enclave_size", "max_threads", "debug", "log_level",
     "isvprodid", "isvsvn", "allowed_files", "trusted_files", "exclude_trusted",
-    "env_passthrough",
+    "env_passthrough", "readonly_files", "infer_defaults", "exclude_defaults",
 }
 
 
@@ -53,6 +56,9 @@ class BuildConfig:
     trusted_files: tuple[str, ...] = ()
     exclude_trusted: tuple[str, ...] = ()
     env_passthrough: tuple[str, ...] = ()
+    readonly_files: tuple[str, ...] = ()
+    infer_defaults: bool = True
+    exclude_defaults: tuple[str, ...] = ()
     # Built-in lists from templates/defaults.toml, kept apart from the user's additions.
     default_allowed: tuple[str, ...] = field(default=())
     default_exclude: tuple[str, ...] = field(default=())
@@ -97,6 +103,12 @@ def _abs_paths(values: tuple[str, ...], key: str, source: str) -> tuple[str, ...
     return values
 
 
+def check_env_name(name: str, where: str) -> str:
+    if not name or "=" in name or "\0" in name:
+        raise InputError(f"{where}: invalid variable name {name!r}")
+    return name
+
+
 def load_config(path: Path | None, base: BuildConfig | None = None) -> BuildConfig:
     """Read a YAML config file on top of the built-in defaults."""
     cfg = base or load_defaults()
@@ -134,21 +146,22 @@ def load_config(path: Path | None, base: BuildConfig | None = None) -> BuildConf
             if not isinstance(data[key], int) or isinstance(data[key], bool):
                 raise InputError(f"{source}: {key}: expected an integer")
             changes[key] = data[key]
-    if "debug" in data:
-        if not isinstance(data["debug"], bool):
-            raise InputError(f"{source}: debug: expected true or false")
-        changes["debug"] = data["debug"]
+    for key in ("debug", "infer_defaults"):
+        if key in data:
+            if not isinstance(data[key], bool):
+                raise InputError(f"{source}: {key}: expected true or false")
+            changes[key] = data[key]
     if "log_level" in data:
         if data["log_level"] not in LOG_LEVELS:
             raise InputError(f"{source}: log_level: expected one of {', '.join(LOG_LEVELS)}")
         changes["log_level"] = data["log_level"]
-    for key in ("allowed_files", "trusted_files", "exclude_trusted"):
+    for key in ("allowed_files", "trusted_files", "exclude_trusted", "readonly_files",
+                "exclude_defaults"):
         if key in data:
             changes[key] = _abs_paths(_str_list(data[key], key, source), key, source)
     if "env_passthrough" in data:
         names = _str_list(data["env_passthrough"], "env_passthrough", source)
         for n in names:
-            if not n or "=" in n or "\0" in n:
-                raise InputError(f"{source}: env_passthrough: invalid variable name {n!r}")
+            check_env_name(n, f"{source}: env_passthrough")
         changes["env_passthrough"] = names
     return replace(cfg, **changes)

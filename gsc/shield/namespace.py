@@ -17,7 +17,8 @@ The rule is the runtime's (runtime/src/nscheck.c, runtime/core/policy.c), mirror
   elsewhere; a pinned symlink that is missing; a trusted directory that is not a
   directory (or a symlink). A trusted directory that does not exist is skipped.
 - The image is seen as a Docker container sees it: Docker's init layer adds
-  /etc/mtab -> /proc/mounts when the image has no /etc/mtab, so that link is pinned too.
+  /etc/mtab -> /proc/mounts above the image (replacing the image's own), so that link is
+  pinned as Docker makes it.
 
 Everything here works on the manifest as data and on an ImageFS; nothing touches the host.
 """
@@ -107,9 +108,10 @@ def under(path: str, places: Iterable[str]) -> str | None:
     return max(hits, key=len) if hits else None
 
 
-# What Docker's init layer adds to every container when the image lacks it (moby
-# daemon/initlayer): the only symlink is /etc/mtab -> /proc/mounts. The runtime sees the
-# container, so the pin and the check include it.
+# What Docker's init layer adds to every container (moby daemon/initlayer): the only
+# symlink is /etc/mtab -> /proc/mounts. The init layer lies above the image's layers, so it
+# replaces an /etc/mtab the image has (Debian images often hold ../proc/self/mounts). The
+# runtime sees the container, so the pin and the check include it.
 DOCKER_INIT_SYMLINKS = {"/etc/mtab": "/proc/mounts"}
 
 
@@ -120,7 +122,7 @@ def _symlinks_in(fs: ImageFS, dirs: set[str]) -> dict[str, str]:
            if e.kind == "symlink" and e.path != "/" and dirname(e.path) in dirs
            and e.path not in CONTAINER_FILES}
     for path, target in DOCKER_INIT_SYMLINKS.items():
-        if dirname(path) in dirs and fs.get(path) is None:
+        if dirname(path) in dirs:
             out[path] = target
     return out
 

@@ -51,6 +51,7 @@ class BuildResult:
             "trusted_files": p.trusted_files,
             "manifest_bytes": len(p.manifest),
             "overrides": [o.describe() for o in p.overrides],
+            "defaults": [d.to_json() for d in p.defaults],
             "warnings": list(p.warnings),
             "seconds": self.seconds,
         }
@@ -78,6 +79,9 @@ def run_build(req: BuildRequest, progress: Progress, output: str | None = None) 
     with image:
         # Plan with the plain reference (labels, default tag, manifest's image_ref).
         plan = plan_build(replace(req, image=source.ref), image, runtime, key, progress.phase)
+    if not progress.quiet:
+        for d in plan.defaults:
+            progress.note(f"default: {d.describe()}")
     for w in plan.warnings:
         progress.warn(w)
     target = dest or Location(DAEMON, plan.output.tag)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,8 @@ from gsc.sgx import sigstruct
 from gsc.sgx.measure import mrenclave as measure_mrenclave
 from gsc.sgx.params import SgxParams
 from gsc.sgx.signer import Signer
+from gsc.shield import checks, defaults, layout, namespace
 from gsc.shield import container_config as config_pin
-from gsc.shield import layout, namespace
 from gsc.shield.base_manifest import base_manifest
 from gsc.shield.config import BuildConfig
 from gsc.shield.trusted import TrustedFile, select_trusted
@@ -45,6 +45,7 @@ class BuildRequest:
     tag: str | None = None
     insecure_args: bool = False
     date: dt.date | None = None
+    allow_audit_mode: bool = False
 
 
 @dataclass(frozen=True)
@@ -92,6 +93,7 @@ class Plan:
     trusted_files: int
     overrides: tuple[Override, ...]
     warnings: tuple[str, ...]
+    defaults: tuple[defaults.Default, ...] = ()
 
     @property
     def signed(self) -> bool:
@@ -121,6 +123,7 @@ def template_context(req: BuildRequest, image: Image, entrypoint: str, argv: lis
         "isvprodid": cfg.isvprodid,
         "isvsvn": cfg.isvsvn,
         "allowed_files": list(cfg.all_allowed),
+        "readonly_files": list(cfg.readonly_files),
         "trusted_files": trusted,
     }
 
@@ -206,11 +209,16 @@ def plan_build(req: BuildRequest, image: Image, runtime: bytes,
             + ", ".join(analysis.missing)
         )
     with phase("trusted", "selecting trusted files"):
+        inferred = defaults.infer(image, cfg, enabled=cfg.infer_defaults,
+                                  dropped=cfg.exclude_defaults)
+        cfg = inferred.apply(cfg)
+        req = replace(req, config=cfg)
+        warnings += inferred.warnings
         selection = select_trusted(
             ((e.path, e.sha256) for e in image.fs.entries() if e.kind == "file" and e.sha256),
             exclude=cfg.all_excluded,
             include=cfg.trusted_files,
-            allowed=cfg.all_allowed,
+            allowed=cfg.all_allowed + cfg.readonly_files,
         )
     warnings += [f"not trusting {name!r}: its name is not valid UTF-8"
                  for name in selection.skipped_unrepresentable]
@@ -229,6 +237,8 @@ def plan_build(req: BuildRequest, image: Image, runtime: bytes,
                                    selection.files)
         manifest, doc, overrides, dropped = compose_manifest(
             req, context, image.fs, config_pin.encode(out_config))
+        checks.audit_mode(doc, allowed=req.allow_audit_mode)
+        warnings += checks.env_warnings(image, analysis, doc)
     warnings += [f"allowed path {p!r} is a symlink in a trusted directory: pinned, not "
                  "allowed (what it points to keeps its own policy)"
                  for p in dropped if p not in {a.rstrip("/") for a in cfg.default_allowed}]
@@ -279,4 +289,5 @@ def plan_build(req: BuildRequest, image: Image, runtime: bytes,
         overrides=tuple(overrides),
         warnings=tuple(warnings) + tuple(f"manifest override: {o.describe()}"
                                          for o in overrides),
+        defaults=inferred.entries,
     )

@@ -51,7 +51,7 @@ enum slot {
     S_ENV_PASSTHROUGH, S_HOST_ENV, S_LOG_LEVEL, S_START_DIR, S_MOUNTS, S_ENCLAVE_SIZE,
     S_MAX_THREADS, S_EDMM, S_DEBUG, S_EXINFO, S_ISVPRODID, S_ISVSVN, S_CPU, S_TRUSTED,
     S_ALLOWED, S_FILE_CHECK_POLICY, S_SYMLINKS, S_CONTAINER_CONFIG, S_NO_LANDLOCK,
-    S_INSECURE_KEY, S_KEY_FILE, S_ALLOW_MANIFEST_KEYS,
+    S_INSECURE_KEY, S_KEY_FILE, S_ALLOW_MANIFEST_KEYS, S_READONLY,
 };
 
 typedef struct {
@@ -65,7 +65,7 @@ typedef struct {
     key prev;                 /* previous top-level key */
     int have_prev;
     size_t argv_line, argv_src_line, cmdline_line, mounts_line;
-    size_t cap_trusted, cap_allowed, cap_env, cap_argv, cap_tmpfs, cap_symlinks;
+    size_t cap_trusted, cap_allowed, cap_env, cap_argv, cap_tmpfs, cap_symlinks, cap_readonly;
     size_t symlinks_line, keys_line;
     size_t cap_encrypted, cap_insecure_keys, cap_key_files;
     char **mount_paths; size_t nmount_paths, cap_mount_paths;
@@ -488,6 +488,7 @@ static int classify_key(const key *k, int *cpu)
         { "sgx.allowed_files", S_ALLOWED },
         { "sgx.file_check_policy", S_FILE_CHECK_POLICY },
         { "gsc.symlinks", S_SYMLINKS },
+        { "gsc.readonly_files", S_READONLY },
         { "gsc.container_config", S_CONTAINER_CONFIG },
         { "gsc.insecure__allow_no_landlock", S_NO_LANDLOCK },
         { "gsc.insecure__allow_manifest_keys", S_ALLOW_MANIFEST_KEYS },
@@ -815,6 +816,7 @@ static int handle_scalar(parser *ps, int slot, int cpu, const key *k, scalar *v)
         return 0;
     }
     case S_ARGV: case S_MOUNTS: case S_TRUSTED: case S_ALLOWED: case S_SYMLINKS:
+    case S_READONLY:
         return fail(ps, "value must be an array");
     }
     return fail(ps, "internal error: unknown slot");
@@ -861,6 +863,34 @@ static int table_only(parser *ps, const table *t, const char *what, const char *
 }
 
 /* One array element: exactly one of (v, t) is meaningful (t->n > 0 for a table). */
+
+/* One "file:" URI element of a sorted, unique path array (sgx.allowed_files,
+ * gsc.readonly_files). */
+static int path_element(parser *ps, scalar *v, int is_table, const char *name, char ***arr,
+                        size_t *n, size_t *cap)
+{
+    if (is_table)
+        return fail(ps, "%s elements must be strings", name);
+    char what[64];
+    snprintf(what, sizeof what, "%s element", name);
+    const char *path = want_file_uri(ps, v, what);
+    if (!path)
+        return -1;
+    if (*n) {
+        int r = strcmp((*arr)[*n - 1], path);
+        if (r == 0)
+            return fail(ps, "%s: path listed twice", name);
+        if (r > 0)
+            return fail(ps, "%s: entries must be sorted by path", name);
+    }
+    if (grow((void **)arr, cap, *n + 1, sizeof **arr) < 0)
+        return fail_nomem(ps);
+    if (!((*arr)[*n] = dup_str(path)))
+        return fail_nomem(ps);
+    (*n)++;
+    return 0;
+}
+
 static int handle_element(parser *ps, int slot, scalar *v, table *t, int is_table)
 {
     gsc_manifest *m = ps->m;
@@ -877,26 +907,12 @@ static int handle_element(parser *ps, int slot, scalar *v, table *t, int is_tabl
         m->argv[m->argc++] = take(v);
         m->argv[m->argc] = NULL;
         return 0;
-    case S_ALLOWED: {
-        if (is_table)
-            return fail(ps, "sgx.allowed_files elements must be strings");
-        const char *path = want_file_uri(ps, v, "sgx.allowed_files element");
-        if (!path)
-            return -1;
-        if (m->nallowed) {
-            int r = strcmp(m->allowed[m->nallowed - 1], path);
-            if (r == 0)
-                return fail(ps, "sgx.allowed_files: path listed twice");
-            if (r > 0)
-                return fail(ps, "sgx.allowed_files: entries must be sorted by path");
-        }
-        if (grow((void **)&m->allowed, &ps->cap_allowed, m->nallowed + 1, sizeof *m->allowed) < 0)
-            return fail_nomem(ps);
-        if (!(m->allowed[m->nallowed] = dup_str(path)))
-            return fail_nomem(ps);
-        m->nallowed++;
-        return 0;
-    }
+    case S_ALLOWED:
+        return path_element(ps, v, is_table, "sgx.allowed_files", &m->allowed, &m->nallowed,
+                            &ps->cap_allowed);
+    case S_READONLY:
+        return path_element(ps, v, is_table, "gsc.readonly_files", &m->readonly,
+                            &m->nreadonly, &ps->cap_readonly);
     case S_TRUSTED: {
         static const char *const names[] = { "sha256", "uri" };
         if (!is_table)
@@ -1151,7 +1167,8 @@ static int parse_line(parser *ps)
                 if (!at_eol(ps))
                     r = fail(ps, "expected end of line");
                 else if (slot != S_IGNORED && slot != S_ARGV && slot != S_MOUNTS &&
-                         slot != S_TRUSTED && slot != S_ALLOWED && slot != S_SYMLINKS)
+                         slot != S_TRUSTED && slot != S_ALLOWED && slot != S_SYMLINKS &&
+                    slot != S_READONLY)
                     r = fail(ps, "value must not be an array");
                 else if (slot == S_ARGV)
                     r = fail(ps, "loader.argv must not be empty");
@@ -1165,7 +1182,8 @@ static int parse_line(parser *ps)
                 if (slot == S_SYMLINKS)
                     ps->symlinks_line = ps->line;
                 if (slot != S_IGNORED && slot != S_ARGV && slot != S_MOUNTS &&
-                    slot != S_TRUSTED && slot != S_ALLOWED && slot != S_SYMLINKS)
+                    slot != S_TRUSTED && slot != S_ALLOWED && slot != S_SYMLINKS &&
+                    slot != S_READONLY)
                     r = fail(ps, "value must not be an array");
                 else
                     r = parse_array(ps, slot);
@@ -1424,6 +1442,9 @@ void gsc_manifest_free(gsc_manifest *m)
     for (size_t i = 0; i < m->nallowed; i++)
         free(m->allowed[i]);
     free(m->allowed);
+    for (size_t i = 0; i < m->nreadonly; i++)
+        free(m->readonly[i]);
+    free(m->readonly);
     for (size_t i = 0; i < m->ntmpfs; i++)
         free(m->tmpfs[i]);
     free(m->tmpfs);

@@ -91,6 +91,8 @@ typedef struct {
     gsc_manifest_key *insecure_keys; size_t ninsecure_keys; /* fs.insecure__keys.NAME */
     gsc_key_file *key_files; size_t nkey_files;  /* gsc.encrypted_key_files.NAME */
     int allow_manifest_keys;            /* gsc.insecure__allow_manifest_keys */
+    char **readonly; size_t nreadonly;  /* gsc.readonly_files: normalised paths, sorted,
+                                           unique; readable, never writable */
 } gsc_manifest;
 
 /* Is name a valid key name (1..GSC_KEY_NAME_MAX of [A-Za-z0-9_-], no leading '_')? */

@@ -1,6 +1,6 @@
 /* Path policy: classify one normalised absolute path against a parsed manifest.
  *
- * m->trusted, m->allowed and m->tmpfs are sorted bytewise (strcmp) and unique, so every
+ * m->trusted, m->allowed, m->readonly and m->tmpfs are sorted bytewise (strcmp) and unique, so every
  * question is a binary search: exact trusted match; allowed = the path or one of its
  * ancestors is an allowed entry (component-wise, so "/tmpx" is not under "/tmp");
  * trusted directory = some trusted path starts with path + "/". */
@@ -174,6 +174,8 @@ enum gsc_policy_class gsc_policy_classify(const gsc_manifest *m, const char *pat
     }
     if (under_any(m->allowed, m->nallowed, path, len) || under_any(m->tmpfs, m->ntmpfs, path, len))
         return GSC_PATH_ALLOWED;
+    if (under_any(m->readonly, m->nreadonly, path, len))
+        return GSC_PATH_ALLOWED_RO;
     if (is_trusted_dir(m, path, len))
         return GSC_PATH_TRUSTED_DIR;
     return GSC_PATH_DENIED;
@@ -216,26 +218,28 @@ static int under_which(char *const *arr, size_t n, const char *path, const char 
 
 int gsc_policy_check(const gsc_manifest *m, char *err, size_t errlen)
 {
-    for (int pass = 0; pass < 2; pass++) {
-        char *const *arr = pass ? m->tmpfs : m->allowed;
-        size_t n = pass ? m->ntmpfs : m->nallowed;
-        const char *kind = pass ? "the tmpfs mount" : "the allowed path";
+    for (int pass = 0; pass < 3; pass++) {
+        char *const *arr = pass == 2 ? m->readonly : pass ? m->tmpfs : m->allowed;
+        size_t n = pass == 2 ? m->nreadonly : pass ? m->ntmpfs : m->nallowed;
+        const char *kind = pass == 2 ? "the read-only path"
+                         : pass ? "the tmpfs mount" : "the allowed path";
+        const char *adj = pass == 2 ? "an unverified" : "a writable";
         if (!n)
             continue;
         const char *which = NULL;
         for (size_t i = 0; i < m->ntrusted; i++) {
             const char *p = m->trusted[i].path;
             if (!gsc_policy_is_container_file(p) && under_which(arr, n, p, &which)) {
-                snprintf(err, errlen, "trusted file %.1000s lies in %s %.1000s (a writable "
-                         "place cannot hold trusted files)", p, kind, which);
+                snprintf(err, errlen, "trusted file %.1000s lies in %s %.1000s (%s "
+                         "place cannot hold trusted files)", p, kind, which, adj);
                 return -1;
             }
         }
         for (size_t i = 0; i < m->nsymlinks; i++) {
             const char *p = m->symlinks[i].path;
             if (!gsc_policy_is_container_file(p) && under_which(arr, n, p, &which)) {
-                snprintf(err, errlen, "pinned symlink %.1000s lies in %s %.1000s (a writable "
-                         "place cannot hold pinned names)", p, kind, which);
+                snprintf(err, errlen, "pinned symlink %.1000s lies in %s %.1000s (%s "
+                         "place cannot hold pinned names)", p, kind, which, adj);
                 return -1;
             }
         }

@@ -11,9 +11,11 @@ enum gsc_policy_class {
     GSC_PATH_ALLOWED = 2,     /* allowed file or under an allowed directory: read/write */
     GSC_PATH_TRUSTED_DIR = 3, /* a directory on the way to trusted files or pinned
                                  symlinks: may be listed */
-    GSC_PATH_ALLOWED_RO = 4,  /* Docker's per-container /etc/hosts, /etc/hostname,
-                                 /etc/resolv.conf: may be opened read-only, never trusted
-                                 and never written, whatever the manifest says */
+    GSC_PATH_ALLOWED_RO = 4,  /* a gsc.readonly_files path or under one (not under an
+                                 allowed path, which wins), and Docker's per-container
+                                 /etc/hosts, /etc/hostname, /etc/resolv.conf (whatever the
+                                 manifest says): may be opened read-only (directories
+                                 listed), never trusted, never written */
 };
 
 /* For GSC_PATH_TRUSTED, *trusted points at the manifest entry. */
@@ -31,8 +33,8 @@ int gsc_policy_is_container_file(const char *path);
 
 /* Launch-time consistency of the manifest with the kernel's rule model (Landlock rights
  * are unioned along a path, so nothing trusted may lie in a writable place): 0, or -1
- * with one line in err when a trusted file or a pinned symlink is an allowed path or a
- * tmpfs mount, or lies under one. Docker's per-container files are not trusted (see
+ * with one line in err when a trusted file or a pinned symlink is an allowed path, a
+ * read-only path or a tmpfs mount, or lies under one. Docker's per-container files are not trusted (see
  * GSC_PATH_ALLOWED_RO) and are skipped.
  * Call after gsc_manifest_parse, before building the Landlock domain. */
 int gsc_policy_check(const gsc_manifest *m, char *err, size_t errlen);

@@ -3,7 +3,8 @@
  * at its own entry; every allowed path classifies ALLOWED (unless also trusted); every
  * strict ancestor of a trusted path is ALLOWED or TRUSTED_DIR; normalisation is idempotent
  * and never produces a non-normal path; every strict ancestor of a pinned symlink may be
- * listed; the launch check leaves one terminated line. */
+ * listed; every read-only path classifies ALLOWED_RO (or ALLOWED/TRUSTED, which win); the
+ * launch check leaves one terminated line. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (c != GSC_PATH_ALLOWED && c != GSC_PATH_TRUSTED && c != GSC_PATH_ALLOWED_RO)
             abort();
         check_path(&m, m.allowed[i]);
+    }
+    for (size_t i = 0; i < m.nreadonly; i++) {
+        /* a read-only path is never writable through the policy unless an allowed path
+         * covers it (allowed wins); an exact trusted file stays trusted */
+        enum gsc_policy_class c = gsc_policy_classify(&m, m.readonly[i], NULL);
+        if (c != GSC_PATH_ALLOWED_RO && c != GSC_PATH_ALLOWED && c != GSC_PATH_TRUSTED)
+            abort();
+        check_path(&m, m.readonly[i]);
     }
     for (size_t i = 0; i < m.nsymlinks; i++) {
         /* every strict ancestor of a pinned symlink may be listed (or is writable) */

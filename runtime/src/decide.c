@@ -11,6 +11,7 @@ const char *rt_class_name(enum gsc_policy_class k)
     case GSC_PATH_TRUSTED: return "trusted";
     case GSC_PATH_ALLOWED: return "allowed";
     case GSC_PATH_TRUSTED_DIR: return "trusted dir";
+    case GSC_PATH_ALLOWED_RO: return "read-only";
     default: return "denied";
     }
 }

@@ -76,7 +76,8 @@ static void log_after_continue(call *c, int dirfd, const char *path, int flags)
     if (!(flags & O_PATH) && is_write(flags) &&
         (lk == GSC_PATH_TRUSTED || lk == GSC_PATH_TRUSTED_DIR || lk == GSC_PATH_ALLOWED_RO)) {
         /* Landlock refuses writes there; say so (the literal name, best effort). */
-        rt_deny_log(c, "open", norm, "write to a read-only (trusted) path");
+        rt_deny_log(c, "open", norm, lk == GSC_PATH_ALLOWED_RO ? "read-only path"
+                                                                : "write to a read-only (trusted) path");
         return;
     }
     if (lk != GSC_PATH_DENIED)
@@ -295,6 +296,22 @@ again:
             fd = reopen(r.fd, fl, mode);
             if (is_tmpfile(flags))
                 umask(077);
+            if (fd < 0)
+                err = fd;
+            else if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)
+                err = -errno;
+        }
+    } else if (err == 0 && k == GSC_PATH_ALLOWED_RO) {
+        /* Read-only inputs (gsc.readonly_files, Docker's per-container files): opened
+         * with the app's flags and credentials like an allowed path, never for writing.
+         * Landlock grants READ_FILE|READ_DIR there, so phase 2 answers the same. */
+        if (is_write(flags)) {
+            rt_deny_log(c, what, r.path, "read-only path");
+            err = -EACCES;
+        } else {
+            int fl = (flags & ~(O_CREAT | O_EXCL | O_NOFOLLOW)) | O_CLOEXEC | O_NONBLOCK |
+                     O_NOCTTY;
+            fd = reopen(r.fd, fl, 0);
             if (fd < 0)
                 err = fd;
             else if (!(flags & O_NONBLOCK) && fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0)

@@ -101,10 +101,12 @@ static long open_path(const char *path, int follow)
     return syscall(__NR_openat2, AT_FDCWD, path, &how, sizeof how);
 }
 
-/* An allowed path (followed through symlinks: /var/run -> /run is common) must not end
- * in a place that holds trusted files: the rule would make them writable. */
-static int allowed_rule(const gsc_manifest *m, int rfd, uint64_t handled, const char *path,
-                        size_t *nrules, char *err, size_t errlen)
+/* An allowed or read-only path (followed through symlinks: /var/run -> /run is common)
+ * must not end in a place that holds trusted files: the rule would make them writable, or
+ * everything beside them readable. access: the rights granted beneath it. */
+static int path_rule(const gsc_manifest *m, int rfd, uint64_t handled, uint64_t access,
+                     const char *kind, const char *path, size_t *nrules, char *err,
+                     size_t errlen)
 {
     long fd = open_path(path, 1);
     if (fd < 0)
@@ -114,25 +116,25 @@ static int allowed_rule(const gsc_manifest *m, int rfd, uint64_t handled, const 
     ssize_t n = readlink(proc, real, sizeof real - 1);
     if (n <= 0) {
         close((int)fd);
-        snprintf(err, errlen, "allowed path %s: cannot read where it leads", path);
+        snprintf(err, errlen, "%s path %s: cannot read where it leads", kind, path);
         return -1;
     }
     real[n] = 0;
     if (real[0] == '/' && gsc_path_normalise(real, norm, sizeof norm) == 0 &&
         !gsc_policy_is_container_file(norm) && gsc_policy_has_trusted_under(m, norm)) {
         close((int)fd);
-        snprintf(err, errlen, "allowed path %s leads to %s, which holds trusted files or "
-                 "pinned names", path, norm);
+        snprintf(err, errlen, "%s path %s leads to %s, which holds trusted files or "
+                 "pinned names", kind, path, norm);
         return -1;
     }
     struct stat st;
     int r = fstat((int)fd, &st) == 0
-                ? add_rule(rfd, (int)fd, handled & ~LL_EXECUTE, S_ISDIR(st.st_mode), handled)
+                ? add_rule(rfd, (int)fd, access, S_ISDIR(st.st_mode), handled)
                 : -1;
     int e = errno;
     close((int)fd);
     if (r < 0) {
-        snprintf(err, errlen, "Landlock rule for allowed path %s: %s", path, strerror(e));
+        snprintf(err, errlen, "Landlock rule for %s path %s: %s", kind, path, strerror(e));
         return -1;
     }
     (*nrules)++;
@@ -231,14 +233,21 @@ int gsc_landlock_prepare(const gsc_manifest *m, gsc_lock *out, char *err, size_t
     }
     gsc_trusted_dirs_free(dirs, nd);
     /* allowed paths and tmpfs mounts: everything but EXECUTE */
+    uint64_t rw = handled & ~LL_EXECUTE;
     for (size_t i = 0; i < m->nallowed; i++)
         if (!gsc_policy_is_container_file(m->allowed[i]) &&
-            allowed_rule(m, out->ruleset_fd, handled, m->allowed[i], &out->nrules, err,
-                         errlen) < 0)
+            path_rule(m, out->ruleset_fd, handled, rw, "allowed", m->allowed[i],
+                      &out->nrules, err, errlen) < 0)
             return -1;
     for (size_t i = 0; i < m->ntmpfs; i++)
-        if (allowed_rule(m, out->ruleset_fd, handled, m->tmpfs[i], &out->nrules, err,
-                         errlen) < 0)
+        if (path_rule(m, out->ruleset_fd, handled, rw, "allowed", m->tmpfs[i], &out->nrules,
+                      err, errlen) < 0)
+            return -1;
+    /* read-only paths (gsc.readonly_files): read and list beneath, nothing else */
+    for (size_t i = 0; i < m->nreadonly; i++)
+        if (!gsc_policy_is_container_file(m->readonly[i]) &&
+            path_rule(m, out->ruleset_fd, handled, LL_READ_FILE | LL_READ_DIR, "read-only",
+                      m->readonly[i], &out->nrules, err, errlen) < 0)
             return -1;
     /* Docker's per-container files: read-only, only when they are what they seem (a
      * symlink there is not followed: no rule, so the image cannot steer this one) */

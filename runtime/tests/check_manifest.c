@@ -118,8 +118,10 @@ static void dump(const gsc_manifest *m)
         json_str(m->symlinks[i].target);
         putchar(']');
     }
-    printf("],\"allow_no_landlock\":%d,\"has_container_config\":%d}\n",
+    printf("],\"allow_no_landlock\":%d,\"has_container_config\":%d,\"readonly\":",
            m->allow_no_landlock, m->has_container_config);
+    json_strs(m->readonly, m->nreadonly);
+    printf("}\n");
 }
 
 int main(int argc, char **argv)

@@ -9,6 +9,7 @@ then stop within 5 s on `docker stop` without being killed (exit 137).
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import time
@@ -122,11 +123,23 @@ def output_tag(image: str) -> str:
 
 
 def shielded(image: str, key: Path, *extra: str) -> str:
-    r = gsc("build", image, "-k", key, *extra, timeout=1200)
+    # A tag of this run only: parallel runs (other worktrees) never see each other's images.
+    out = f"{output_tag(image)}-{os.getpid()}"
+    r = gsc("build", image, "-k", key, "-t", out, *extra, timeout=1200)
     assert r.returncode == 0, r.stderr
-    out = output_tag(image)
     assert image_exists(out), f"{out} missing after build: {r.stderr}"
+    BUILT.append(out)
     return out
+
+
+BUILT: list[str] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_built() -> Iterator[None]:
+    yield
+    for tag in BUILT:
+        docker("rmi", "-f", tag, check=False)
 
 
 def assert_clean_stop(c: Container) -> None:
@@ -161,6 +174,27 @@ def test_nginx_stock(shield_it: bool, signing_key: Path, docker_ready: None,
     c = run_container(image, "-p", "127.0.0.1::80")
     status, body = http_get(c.port(80))
     assert status == 200 and "hello from shielded nginx" in body, c.logs()
+    assert_clean_stop(c)
+
+
+@pytest.mark.parametrize("shield_it", [False, True], ids=["native", "shielded"])
+def test_php_fpm_behind_nginx(shield_it: bool, signing_key: Path, docker_ready: None,
+                              run_container: Callable[..., Container],
+                              request: pytest.FixtureRequest) -> None:
+    image = build_app("phpfpm")
+    if shield_it:
+        image = shielded(image, signing_key)
+        # Known runtime gap (reported, COMPAT2): nginx's www-data worker (dumpable, its
+        # /proc/PID/mem owned by www-data) connects to /run/php/php8.2-fpm.sock; the
+        # supervisor's pidfd_getfd of its socket fails (also as the owner), so the connect
+        # is refused as "cannot be inspected" and nginx answers 502.
+        request.applymarker(pytest.mark.xfail(reason="connect from a dropped nginx worker "
+                                              "refused (runtime/src/h_connect.c take_fd)",
+                                              strict=False))
+    c = run_container(image, "-p", "127.0.0.1::80")
+    status, body = http_get(c.port(80), "/index.php")
+    assert status == 200 and "hello from shielded php 8.2" in body, f"{body}\n{c.logs()}"
+    assert "ext-ok" in body, body   # conf.d/*.ini symlinks read: the extension is loaded
     assert_clean_stop(c)
 
 
@@ -212,7 +246,8 @@ def test_batch_readonly_input_and_volume(shield_it: bool, signing_key: Path, doc
                                          run_container: Callable[..., Container]) -> None:
     image = build_app("batch")
     if shield_it:
-        image = shielded(image, signing_key)
+        # The input mount is the operator's choice, not the image's: declared read-only.
+        image = shielded(image, signing_key, "--readonly", "/input/")
     inp = tmp_path / "input"
     inp.mkdir()
     (inp / "a.txt").write_text("alpha beta alpha\n")

@@ -64,6 +64,7 @@ def c_view(m: Any) -> dict[str, Any]:
                      for i in range(m.nsymlinks)],
         "allow_no_landlock": bool(m.allow_no_landlock),
         "has_container_config": bool(m.has_container_config),
+        "readonly": [_s(m.readonly[i]) for i in range(m.nreadonly)],
     }
 
 
@@ -124,6 +125,7 @@ def expected_view(doc: Mapping[str, Any]) -> dict[str, Any]:
         "symlinks": [(s["path"], s["target"]) for s in gsc.get("symlinks", [])],
         "allow_no_landlock": gsc.get("insecure__allow_no_landlock", False),
         "has_container_config": "container_config" in gsc,
+        "readonly": [a[5:] for a in gsc.get("readonly_files", [])],
     }
 
 
@@ -148,6 +150,7 @@ CONTAINER_FILES = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
 def oracle_classify(
     path: str, trusted: list[str], allowed: list[str], tmpfs: list[str],
     symlinks: list[str] = (),  # type: ignore[assignment]
+    readonly: list[str] = (),  # type: ignore[assignment]
 ) -> int:
     if path in CONTAINER_FILES:
         return 4  # Docker's per-container files: read-only, never trusted
@@ -155,16 +158,20 @@ def oracle_classify(
         return 1
     if any(_under(path, a) for a in [*allowed, *tmpfs]):
         return 2
+    if any(_under(path, r) for r in readonly):
+        return 4  # gsc.readonly_files: read-only, allowed wins
     if any(t != path and _under(t, path) for t in [*trusted, *symlinks]):
         return 3
     return 0
 
 
 def oracle_check(trusted: list[str], allowed: list[str], tmpfs: list[str],
-                 symlinks: list[str] = ()) -> bool:  # type: ignore[assignment]
-    """The launch check: nothing trusted or pinned lies in a writable place."""
+                 symlinks: list[str] = (),  # type: ignore[assignment]
+                 readonly: list[str] = ()) -> bool:  # type: ignore[assignment]
+    """The launch check: nothing trusted or pinned lies in an allowed (writable or
+    read-only) place."""
     return not any(_under(p, w) for p in [*trusted, *symlinks] if p not in CONTAINER_FILES
-                   for w in [*allowed, *tmpfs])
+                   for w in [*allowed, *tmpfs, *readonly])
 
 
 # ---- strategies ----------------------------------------------------------------------
@@ -278,6 +285,9 @@ def manifest_docs(draw: st.DrawFn) -> dict[str, Any]:
     trusted_set = set(trusted_paths)
     links = [p for p in links if p not in trusted_set
              and not any(t.startswith(p + "/") for t in trusted_set)]
+    readonly = draw(st.lists(PATH, max_size=3, unique=True))
+    if readonly or draw(st.booleans()):
+        gsc["readonly_files"] = ["file:" + p for p in readonly]
     if links or draw(st.booleans()):
         gsc["symlinks"] = [{"path": p, "target": draw(ANY_TEXT.filter(bool))} for p in links]
     if gsc:

@@ -97,7 +97,7 @@ def test_generated_under_sanitizers(checker: Path, tmp_path: Path, raw: dict[str
     view = expected_view(doc)
     probes = [p for p, _ in view["trusted"]] + view["allowed"] + ["/", "/tmp", "/x/../y",
                                                                   "/etc/hosts"]
-    probes += [p for p, _ in view["symlinks"]]
+    probes += [p for p, _ in view["symlinks"]] + view["readonly"]
     r = subprocess.run([str(checker), str(f), *probes], capture_output=True, env=SAN_ENV,
                        timeout=60)
     assert r.returncode == 0, (r.stdout + r.stderr).decode()[-3000:]
@@ -116,7 +116,8 @@ def test_generated_under_sanitizers(checker: Path, tmp_path: Path, raw: dict[str
         cls, _, quoted = line.split(" ", 2)
         path = json.loads(quoted)
         assert int(cls) == oracle_classify(path, trusted, view["allowed"], view["tmpfs"],
-                                           [p for p, _ in view["symlinks"]])
+                                           [p for p, _ in view["symlinks"]],
+                                           view["readonly"])
 
 
 @pytest.mark.fuzz

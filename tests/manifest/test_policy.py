@@ -17,10 +17,12 @@ DENIED, TRUSTED, ALLOWED, TRUSTED_DIR, ALLOWED_RO = 0, 1, 2, 3, 4
 
 class Parsed:
     def __init__(self, trusted: list[str], allowed: list[str], tmpfs: list[str] = (),  # type: ignore[assignment]
-                 symlinks: list[str] = ()) -> None:  # type: ignore[assignment]
+                 symlinks: list[str] = (),  # type: ignore[assignment]
+                 readonly: list[str] = ()) -> None:  # type: ignore[assignment]
         doc: dict[str, Any] = {
             "libos": {"entrypoint": "/bin/sh"},
-            "gsc": {"symlinks": [{"path": p, "target": "t"} for p in symlinks]},
+            "gsc": {"symlinks": [{"path": p, "target": "t"} for p in symlinks],
+                    "readonly_files": ["file:" + p for p in readonly]},
             "sgx": {
                 "trusted_files": [{"uri": "file:" + p, "sha256": "00" * 32} for p in trusted],
                 "allowed_files": ["file:" + p for p in allowed],
@@ -194,18 +196,20 @@ NPATH = st.lists(st.one_of(SEG, st.sampled_from(["etc", "hosts"])), min_size=0,
     st.lists(NPATH, max_size=2, unique=True),
     st.lists(NPATH, min_size=1, max_size=10),
     st.lists(NPATH.filter(lambda p: p != "/"), max_size=3, unique=True),
+    st.lists(NPATH, max_size=2, unique=True),
 )
 def test_classify_matches_oracle(
     trusted: list[str], allowed: list[str], tmpfs: list[str], paths: list[str],
-    symlinks: list[str],
+    symlinks: list[str], readonly: list[str],
 ) -> None:
     symlinks = [s for s in symlinks
                 if s not in trusted and not any(t.startswith(s + "/") for t in trusted)]
-    p = Parsed(trusted=trusted, allowed=allowed, tmpfs=tmpfs, symlinks=symlinks)
-    for path in paths + trusted + allowed + symlinks:
+    p = Parsed(trusted=trusted, allowed=allowed, tmpfs=tmpfs, symlinks=symlinks,
+               readonly=readonly)
+    for path in paths + trusted + allowed + symlinks + readonly:
         assert p.classify(path) == oracle_classify(path, trusted, allowed, tmpfs,
-                                                   symlinks), path
-    assert (p.check() is None) == oracle_check(trusted, allowed, tmpfs, symlinks)
+                                                   symlinks, readonly), path
+    assert (p.check() is None) == oracle_check(trusted, allowed, tmpfs, symlinks, readonly)
 
 
 @settings(max_examples=500, deadline=None)

@@ -208,8 +208,6 @@ def test_race_exec_symlink_swap_in_allowed_dir(make_bundle: MakeBundle, attack: 
 # ------------------------------------------------------------- (6) false positives
 
 
-@pytest.mark.xfail(reason="needs the supervisor to open GSC_PATH_ALLOWED_RO files (R2's "
-                          "side of issue 8); the policy classifies them", strict=False)
 def test_container_files_readable_even_if_trusted(make_bundle: MakeBundle, attack: str) -> None:
     """Docker's per-container /etc/hosts, /etc/hostname, /etc/resolv.conf: readable even
     when the manifest pins other content for them (an old build, or a tampered one)."""

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rt_bundle import MakeBundle, manifest_bytes
@@ -166,6 +167,35 @@ def test_allowed_read_write_create(make_bundle: MakeBundle, files: dict[str, Pat
     assert (res.returncode, res.stdout) == (0, "old\nnew\n"), res.stderr
     assert (files["allowed"] / "d" / "n").read_text() == "new\n"
     assert not (files["allowed"] / "old.txt").exists()
+
+
+def test_readonly_path_read_not_written(make_bundle: MakeBundle, files: dict[str, Path],
+                                        tmp_path: Path) -> None:
+    """gsc.readonly_files: an input directory is readable and listable, and nothing in it
+    can be written, created, removed or renamed (the supervisor in phase 1, Landlock in
+    phase 2: the sequence runs before and after the verifier finishes)."""
+    ro = tmp_path / "input"
+    ro.mkdir()
+    (ro / "a.txt").write_text("alpha\n")
+    (ro / "sub").mkdir()
+    (ro / "sub" / "b.txt").write_text("beta\n")
+
+    def tweak(doc: dict[str, Any]) -> None:
+        doc.setdefault("gsc", {})["readonly_files"] = ["file:" + str(ro)]
+
+    seq = ("cat input/a.txt input/sub/b.txt; echo input/*; "
+           "(echo x >> input/a.txt) 2>/dev/null; echo w=$?; "
+           "(echo x > input/new.txt) 2>/dev/null; echo c=$?; "
+           "rm -f input/a.txt 2>/dev/null; echo r=$?; "
+           "mv input/sub/b.txt input/b2 2>/dev/null; echo m=$?; "
+           "mkdir input/d 2>/dev/null; echo d=$?; ")
+    res = make_bundle(seq + "sleep 1; " + seq, trusted=[str(files["trusted"])],
+                      tweak=tweak).run()
+    once = "alpha\nbeta\ninput/a.txt input/sub\nw=2\nc=2\nr=1\nm=1\nd=1\n"
+    assert (res.returncode, res.stdout) == (0, once * 2), res.stderr
+    assert (ro / "a.txt").read_text() == "alpha\n"
+    assert sorted(p.name for p in ro.iterdir()) == ["a.txt", "sub"]
+    assert "read-only path" in res.stderr
 
 
 def test_created_file_mode_follows_umask(make_bundle: MakeBundle,
