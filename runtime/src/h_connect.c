@@ -234,8 +234,12 @@ static int take_fd(call *c, int fd)
     if (pfd < 0)
         return errno == ESRCH ? -ESRCH : -EACCES;
     long g = syscall(__NR_pidfd_getfd, (int)pfd, fd, 0);
-    if (g < 0 && errno == EPERM)
+    if (g < 0 && errno == EPERM) {
         g = getfd_as_owner(c, (int)pfd, fd);
+        if (g < 0)
+            LOG_DEBUG("connect: pidfd_getfd of pid %d fd %d as its owner: %s", (int)c->tid, fd,
+                      strerror(errno));
+    }
     int e = errno;
     close((int)pfd);
     if (g >= 0)
