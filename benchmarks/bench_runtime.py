@@ -16,9 +16,9 @@ in which phase the measurement runs:
   "Phases"); the benchmark checks the runtime's error line naming the decoy. Opens in
   phase 1 do not depend on why phase 1 holds (the same handler path runs while a large
   trusted set is still being verified).
-* phase 2: no decoy; the benchmark waits until the background verifier thread has exited
-  (/proc/PID/task of the runtime has one entry left: the verifier returns only after
-  every trusted file is checked), then lets the probe go. A first launch of the same
+* phase 2: no decoy; the benchmark waits until the background verifier thread (named
+  gsc-verifier in /proc/PID/task/*/comm) has exited: it returns only after every
+  trusted file is checked. Then it lets the probe go. A first launch of the same
   configuration at log level debug confirms that the runtime logged "phase 2" by then.
 
 "pinned" runs everything (runtime, app, verifier) under `taskset -c 1`: app and supervisor
@@ -250,11 +250,19 @@ class Setup:
         return d / "gsc-runtime"
 
 
-def ntasks(pid: int) -> int:
+def verifier_running(pid: int) -> bool:
+    """The runtime's background verifier thread (named gsc-verifier) still exists."""
     try:
-        return len(os.listdir(f"/proc/{pid}/task"))
+        tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
-        return 0
+        return False
+    for t in tids:
+        try:
+            if Path(f"/proc/{pid}/task/{t}/comm").read_text().strip() == "gsc-verifier":
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def run_waiting(cmd: list[str], phase: int, timeout: float = 120) -> tuple[list[int], str]:
@@ -271,7 +279,7 @@ def run_waiting(cmd: list[str], phase: int, timeout: float = 120) -> tuple[list[
     rt_pid = p.pid  # taskset execs the runtime: same pid
     deadline = time.monotonic() + timeout
     err = b""
-    while ntasks(rt_pid) > 1:  # the verifier thread is still running
+    while verifier_running(rt_pid):
         if time.monotonic() > deadline:
             p.kill()
             raise RuntimeError("the background verifier did not finish")
