@@ -21,7 +21,8 @@ LOG_LEVELS = ("error", "warning", "debug", "trace")
 FILE_CHECK_POLICIES = ("strict", "allow_all_but_log")
 CPU_FEATURES_3 = ("avx", "avx512", "amx")  # required | disabled | unspecified
 CPU_FEATURES_2 = ("mpx", "pkru")  # required | disabled
-MOUNT_TYPES = ("chroot", "tmpfs")
+MOUNT_TYPES = ("chroot", "tmpfs", "encrypted")
+KEY_NAME = re.compile(r"[A-Za-z0-9-][A-Za-z0-9_-]{0,63}")  # runtime/core/manifest.c
 
 # Keys honoured by the runtime (dotted; loader.env.* is handled separately).
 HONOURED = (
@@ -48,6 +49,9 @@ HONOURED = (
     "gsc.symlinks",
     "gsc.container_config",
     "gsc.insecure__allow_no_landlock",
+    "gsc.insecure__allow_manifest_keys",
+    "fs.insecure__keys.*",
+    "gsc.encrypted_key_files.*",
 )
 
 # Accepted with any value but without effect in native mode: the key itself or anything
@@ -183,6 +187,11 @@ def _is_env(path: tuple[str, ...]) -> bool:
     return len(path) == 3 and path[:2] == ("loader", "env")
 
 
+def _is_named_key(path: tuple[str, ...]) -> bool:
+    """fs.insecure__keys.NAME, gsc.encrypted_key_files.NAME."""
+    return len(path) == 3 and path[:2] in (("fs", "insecure__keys"), ("gsc", "encrypted_key_files"))
+
+
 _IGNORED_T = tuple(tuple(p.split(".")) for p in IGNORED)
 _HONOURED_T = frozenset(tuple(k.split(".")) for k in HONOURED if not k.endswith("*"))
 
@@ -205,7 +214,7 @@ def validate(doc: Mapping[str, Any], source: str) -> None:
         key = ".".join(path)
         if _ignored(path):
             continue
-        if path in _HONOURED_T or _is_env(path):
+        if path in _HONOURED_T or _is_env(path) or _is_named_key(path):
             flat[key] = value
             continue
         if path == ("sgx", "thread_num"):
@@ -219,10 +228,12 @@ def validate(doc: Mapping[str, Any], source: str) -> None:
     _check_loader(c, flat)
     if "fs.start_dir" in flat:
         c.path("fs.start_dir", flat["fs.start_dir"])
+    encrypted: list[str] = []
     if "fs.mounts" in flat:
-        _check_mounts(c, flat["fs.mounts"])
+        encrypted = _check_mounts(c, flat["fs.mounts"])
     trusted = _check_sgx(c, flat)
     _check_gsc(c, flat, trusted)
+    _check_encrypted(c, flat, encrypted, trusted)
 
     if "loader.argv_src_file" in flat:
         src = c.file_uri("loader.argv_src_file", flat["loader.argv_src_file"])
@@ -275,23 +286,37 @@ def _check_env(c: _Checker, key: str, value: Any) -> None:
         raise c.fail(key, "must be { value = \"...\" } or { passthrough = true }")
 
 
-def _check_mounts(c: _Checker, value: Any) -> None:
+def _check_mounts(c: _Checker, value: Any) -> list[str]:
+    """Returns the paths of the encrypted mounts."""
     seen: set[str] = set()
+    encrypted: list[str] = []
     for n, mount in enumerate(c.array("fs.mounts", value)):
         key = f"fs.mounts[{n}]"
-        table = c.table(key, mount, ("path", "type", "uri"))
+        table = c.table(key, mount, ("path", "type", "uri", "key_name"))
         if "path" not in table:
             raise c.fail(key, "path is required")
         path = c.path(f"{key}.path", table["path"])
         kind = "chroot"
         if "type" in table:
             kind = c.string(f"{key}.type", table["type"])
-            if kind == "encrypted":
-                raise c.fail(f"{key}.type", "encrypted mounts are not supported in native mode")
             c.choice(f"{key}.type", kind, MOUNT_TYPES)
-        if kind == "chroot":
+        if "key_name" in table:
+            if kind != "encrypted":
+                raise c.fail(f"{key}.key_name", "key_name is only for encrypted mounts")
+            name = c.string(f"{key}.key_name", table["key_name"])
+            if not KEY_NAME.fullmatch(name):
+                raise c.fail(
+                    f"{key}.key_name",
+                    "invalid key name (1 to 64 of A-Z a-z 0-9 _ -, not starting with _: "
+                    "Gramine's _sgx_* keys need SGX)",
+                )
+        if kind == "encrypted":
+            if path == "/":
+                raise c.fail(f"{key}.path", "an encrypted mount cannot be /")
+            encrypted.append(path)
+        if kind in ("chroot", "encrypted"):
             if "uri" not in table:
-                raise c.fail(key, "uri is required for a chroot mount")
+                raise c.fail(key, f"uri is required for a {kind} mount")
             uri = c.string(f"{key}.uri", table["uri"])
             if uri != "file:" + path:
                 raise c.fail(
@@ -303,6 +328,65 @@ def _check_mounts(c: _Checker, value: Any) -> None:
         if path in seen:
             raise c.fail(f"{key}.path", f"{path!r} is mounted twice")
         seen.add(path)
+    return encrypted
+
+
+def _under(path: str, base: str) -> bool:
+    return base == "/" or path == base or path.startswith(base + "/")
+
+
+def _check_encrypted(
+    c: _Checker, flat: Mapping[str, Any], encrypted: list[str], trusted: set[str]
+) -> None:
+    """Encrypted mounts are read-only and never trusted; keys in the manifest only for debug
+    enclaves unless allowed (same rules as runtime/core/manifest.c)."""
+    writable = [
+        c.file_uri("sgx.allowed_files", a) for a in flat.get("sgx.allowed_files", [])
+    ] + [
+        m["path"] for m in flat.get("fs.mounts", []) if m.get("type") == "tmpfs"
+    ]
+    for e in sorted(encrypted):
+        for t in sorted(trusted):
+            if _under(t, e):
+                raise c.fail(
+                    "fs.mounts",
+                    f"{t} is a trusted file in the encrypted mount {e} "
+                    "(encrypted files are never trusted files)",
+                )
+        for a in writable:
+            if _under(a, e) or _under(e, a):
+                raise c.fail(
+                    "fs.mounts",
+                    f"the encrypted mount {e} overlaps the writable path {a}: native mode "
+                    "cannot store files the app writes encrypted, so encrypted mounts must "
+                    "stay read-only",
+                )
+        for other in encrypted:
+            if other != e and _under(e, other):
+                raise c.fail("fs.mounts", f"encrypted mount {e} lies in encrypted mount {other}")
+    if "gsc.insecure__allow_manifest_keys" in flat:
+        c.boolean("gsc.insecure__allow_manifest_keys", flat["gsc.insecure__allow_manifest_keys"])
+    keys = [k for k in flat if k.startswith("fs.insecure__keys.")]
+    for k in keys:
+        name = k[len("fs.insecure__keys.") :]
+        if not KEY_NAME.fullmatch(name):
+            raise c.fail(k, "invalid key name (1 to 64 of A-Z a-z 0-9 _ -, not starting with _)")
+        value = c.string(k, flat[k])
+        if not re.fullmatch(r"[0-9a-fA-F]{32}", value):
+            raise c.fail(k, "must be 32 hexadecimal digits")
+    for k in (k for k in flat if k.startswith("gsc.encrypted_key_files.")):
+        name = k[len("gsc.encrypted_key_files.") :]
+        if not KEY_NAME.fullmatch(name):
+            raise c.fail(k, "invalid key name (1 to 64 of A-Z a-z 0-9 _ -, not starting with _)")
+        c.path(k, flat[k])
+    if keys and flat.get("sgx.debug") is not True and flat.get(
+        "gsc.insecure__allow_manifest_keys"
+    ) is not True:
+        raise c.fail(
+            keys[0],
+            "keys in the manifest are readable by anyone who has the image; refused for a "
+            "non-debug enclave unless gsc.insecure__allow_manifest_keys = true",
+        )
 
 
 def _check_sgx(c: _Checker, flat: Mapping[str, Any]) -> set[str]:

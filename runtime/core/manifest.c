@@ -51,6 +51,7 @@ enum slot {
     S_ENV_PASSTHROUGH, S_HOST_ENV, S_LOG_LEVEL, S_START_DIR, S_MOUNTS, S_ENCLAVE_SIZE,
     S_MAX_THREADS, S_EDMM, S_DEBUG, S_EXINFO, S_ISVPRODID, S_ISVSVN, S_CPU, S_TRUSTED,
     S_ALLOWED, S_FILE_CHECK_POLICY, S_SYMLINKS, S_CONTAINER_CONFIG, S_NO_LANDLOCK,
+    S_INSECURE_KEY, S_KEY_FILE, S_ALLOW_MANIFEST_KEYS,
 };
 
 typedef struct {
@@ -65,7 +66,8 @@ typedef struct {
     int have_prev;
     size_t argv_line, argv_src_line, cmdline_line, mounts_line;
     size_t cap_trusted, cap_allowed, cap_env, cap_argv, cap_tmpfs, cap_symlinks;
-    size_t symlinks_line;
+    size_t symlinks_line, keys_line;
+    size_t cap_encrypted, cap_insecure_keys, cap_key_files;
     char **mount_paths; size_t nmount_paths, cap_mount_paths;
     int seen_entrypoint;
 } parser;
@@ -488,6 +490,7 @@ static int classify_key(const key *k, int *cpu)
         { "gsc.symlinks", S_SYMLINKS },
         { "gsc.container_config", S_CONTAINER_CONFIG },
         { "gsc.insecure__allow_no_landlock", S_NO_LANDLOCK },
+        { "gsc.insecure__allow_manifest_keys", S_ALLOW_MANIFEST_KEYS },
     };
     for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
         if (key_match(k, exact[i].name, 0))
@@ -500,6 +503,10 @@ static int classify_key(const key *k, int *cpu)
                 return S_CPU;
             }
     }
+    if (k->n == 3 && key_match(k, "fs.insecure__keys", 1))
+        return S_INSECURE_KEY;
+    if (k->n == 3 && key_match(k, "gsc.encrypted_key_files", 1))
+        return S_KEY_FILE;
     if (key_match(k, "loader.env", 1)) {
         if (k->n == 3)
             return S_ENV;
@@ -600,6 +607,24 @@ static int want_int(parser *ps, const scalar *v, const char *what, int64_t lo, i
         return -1;
     if (v->i < lo || v->i > hi)
         return fail(ps, "%s must be between %lld and %lld", what, (long long)lo, (long long)hi);
+    return 0;
+}
+
+/* 2*n hexadecimal digits (either case) into n bytes. */
+static int hex_bytes(const char *s, size_t digits, uint8_t *out)
+{
+    for (size_t i = 0; i < digits; i++) {
+        char c = s[i];
+        int v;
+        if (c >= '0' && c <= '9') v = c - '0';
+        else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F') v = c - 'A' + 10;
+        else return -1;
+        if (i % 2 == 0)
+            out[i / 2] = (uint8_t)(v << 4);
+        else
+            out[i / 2] |= (uint8_t)v;
+    }
     return 0;
 }
 
@@ -746,6 +771,49 @@ static int handle_scalar(parser *ps, int slot, int cpu, const key *k, scalar *v)
             return -1;
         m->has_container_config = 1;
         return 0;
+    case S_ALLOW_MANIFEST_KEYS:
+        if (want_type(ps, v, V_BOOL, "gsc.insecure__allow_manifest_keys") < 0)
+            return -1;
+        m->allow_manifest_keys = (int)v->i;
+        return 0;
+    case S_INSECURE_KEY: {
+        const segment *name = &k->seg[2];
+        if (!gsc_key_name_ok(name->buf, name->len))
+            return fail(ps, "fs.insecure__keys: invalid key name (1 to %u of A-Z a-z 0-9 _ -, "
+                            "not starting with _)", GSC_KEY_NAME_MAX);
+        if (want_type(ps, v, V_STR, "fs.insecure__keys value") < 0)
+            return -1;
+        uint8_t key[16];
+        if (v->slen != 32 || hex_bytes(v->s, 32, key) < 0)
+            return fail(ps, "fs.insecure__keys.%.64s: must be 32 hexadecimal digits", name->buf);
+        if (grow((void **)&m->insecure_keys, &ps->cap_insecure_keys, m->ninsecure_keys + 1,
+                 sizeof *m->insecure_keys) < 0)
+            return fail_nomem(ps);
+        gsc_manifest_key *e = &m->insecure_keys[m->ninsecure_keys];
+        if (!(e->name = dup_str(name->buf)))
+            return fail_nomem(ps);
+        memcpy(e->key, key, 16);
+        m->ninsecure_keys++;
+        ps->keys_line = ps->line;
+        return 0;
+    }
+    case S_KEY_FILE: {
+        const segment *name = &k->seg[2];
+        if (!gsc_key_name_ok(name->buf, name->len))
+            return fail(ps, "gsc.encrypted_key_files: invalid key name (1 to %u of A-Z a-z 0-9 "
+                            "_ -, not starting with _)", GSC_KEY_NAME_MAX);
+        if (want_path(ps, v, "gsc.encrypted_key_files value") < 0)
+            return -1;
+        if (grow((void **)&m->key_files, &ps->cap_key_files, m->nkey_files + 1,
+                 sizeof *m->key_files) < 0)
+            return fail_nomem(ps);
+        gsc_key_file *e = &m->key_files[m->nkey_files];
+        if (!(e->name = dup_str(name->buf)))
+            return fail_nomem(ps);
+        e->path = take(v);
+        m->nkey_files++;
+        return 0;
+    }
     case S_ARGV: case S_MOUNTS: case S_TRUSTED: case S_ALLOWED: case S_SYMLINKS:
         return fail(ps, "value must be an array");
     }
@@ -896,23 +964,24 @@ static int handle_element(parser *ps, int slot, scalar *v, table *t, int is_tabl
         return 0;
     }
     case S_MOUNTS: {
-        static const char *const names[] = { "path", "type", "uri" };
+        static const char *const names[] = { "path", "type", "uri", "key_name" };
         if (!is_table)
             return fail(ps, "fs.mounts elements must be tables");
-        if (table_only(ps, t, "fs.mounts", names, 3) < 0)
+        if (table_only(ps, t, "fs.mounts", names, 4) < 0)
             return -1;
         pair *pp = table_get(t, "path"), *ty = table_get(t, "type"), *u = table_get(t, "uri");
+        pair *kn = table_get(t, "key_name");
         if (!pp)
             return fail(ps, "fs.mounts: path is required");
         if (want_path(ps, &pp->val, "fs.mounts path") < 0)
             return -1;
-        int tmpfs = 0;
+        int tmpfs = 0, encrypted = 0;
         if (ty) {
             if (want_type(ps, &ty->val, V_STR, "fs.mounts type") < 0)
                 return -1;
             if (strcmp(ty->val.s, "encrypted") == 0 && ty->val.slen == 9)
-                return fail(ps, "fs.mounts: encrypted mounts are not supported in native mode");
-            if (strcmp(ty->val.s, "tmpfs") == 0 && ty->val.slen == 5)
+                encrypted = 1;
+            else if (strcmp(ty->val.s, "tmpfs") == 0 && ty->val.slen == 5)
                 tmpfs = 1;
             else if (!(strcmp(ty->val.s, "chroot") == 0 && ty->val.slen == 6))
                 return fail(ps, "fs.mounts: unknown mount type");
@@ -922,13 +991,34 @@ static int handle_element(parser *ps, int slot, scalar *v, table *t, int is_tabl
                 return fail(ps, "fs.mounts: a tmpfs mount takes no uri");
         } else {
             if (!u)
-                return fail(ps, "fs.mounts: uri is required for a chroot mount");
+                return fail(ps, "fs.mounts: uri is required for a %s mount",
+                            encrypted ? "encrypted" : "chroot");
             if (want_type(ps, &u->val, V_STR, "fs.mounts uri") < 0)
                 return -1;
             if (u->val.slen != pp->val.slen + 5 || memcmp(u->val.s, "file:", 5) != 0 ||
                 memcmp(u->val.s + 5, pp->val.s, pp->val.slen) != 0)
                 return fail(ps, "fs.mounts: native mode only supports identity mounts "
                                 "(uri = \"file:\" + path)");
+        }
+        if (kn && !encrypted)
+            return fail(ps, "fs.mounts: key_name is only for encrypted mounts");
+        if (kn && (want_type(ps, &kn->val, V_STR, "fs.mounts key_name") < 0 ||
+                   !gsc_key_name_ok(kn->val.s, kn->val.slen)))
+            return fail(ps, "fs.mounts: invalid key_name (1 to %u of A-Z a-z 0-9 _ -, not "
+                            "starting with _: Gramine's _sgx_* keys need SGX)",
+                        GSC_KEY_NAME_MAX);
+        if (encrypted) {
+            if (strcmp(pp->val.s, "/") == 0)
+                return fail(ps, "fs.mounts: an encrypted mount cannot be /");
+            if (grow((void **)&m->encrypted, &ps->cap_encrypted, m->nencrypted + 1,
+                     sizeof *m->encrypted) < 0)
+                return fail_nomem(ps);
+            gsc_encrypted_mount *em = &m->encrypted[m->nencrypted];
+            em->path = dup_str(pp->val.s);
+            em->key_name = dup_str(kn ? kn->val.s : "default");
+            m->nencrypted++;
+            if (!em->path || !em->key_name)
+                return fail_nomem(ps);
         }
         if (grow((void **)&ps->mount_paths, &ps->cap_mount_paths, ps->nmount_paths + 1,
                  sizeof *ps->mount_paths) < 0)
@@ -1109,6 +1199,8 @@ static int cmp_trusted_path(const void *wanted, const void *elem)
     return strcmp((const char *)wanted, ((const gsc_trusted_file *)elem)->path);
 }
 
+static int check_encrypted(parser *ps);
+
 static int finish(parser *ps)
 {
     gsc_manifest *m = ps->m;
@@ -1188,9 +1280,76 @@ static int finish(parser *ps)
     }
     if (m->ntmpfs)
         qsort(m->tmpfs, m->ntmpfs, sizeof *m->tmpfs, cmp_str_ptr);
+    if (check_encrypted(ps) < 0)
+        return -1;
     if (!m->has_enclave_size)
         m->params.enclave_size = m->params.edmm_enable ? (1024ull << 30) : (256ull << 20);
     return 0;
+}
+
+/* path equals base or lies beneath it. */
+static int under(const char *path, const char *base)
+{
+    size_t n = strlen(base);
+    if (strcmp(base, "/") == 0)
+        return 1;
+    return strncmp(path, base, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+static int cmp_encrypted(const void *a, const void *b)
+{
+    return strcmp(((const gsc_encrypted_mount *)a)->path, ((const gsc_encrypted_mount *)b)->path);
+}
+
+/* Encrypted mounts are read-only and never trusted (docs/encrypted-files.md, "Run time"):
+ * no trusted file below one; no allowed path or tmpfs mount below or above one (the app
+ * could write there, and native mode cannot store what it writes encrypted); keys in the
+ * manifest only for debug enclaves unless explicitly allowed. */
+static int check_encrypted(parser *ps)
+{
+    gsc_manifest *m = ps->m;
+    if (m->nencrypted)
+        qsort(m->encrypted, m->nencrypted, sizeof *m->encrypted, cmp_encrypted);
+    for (size_t i = 0; i < m->nencrypted; i++) {
+        const char *e = m->encrypted[i].path;
+        ps->line = ps->mounts_line;
+        for (size_t j = 0; j < m->ntrusted; j++)
+            if (under(m->trusted[j].path, e))
+                return fail(ps, "fs.mounts: %.200s is a trusted file in the encrypted mount "
+                                "%.200s (encrypted files are never trusted files)",
+                            m->trusted[j].path, e);
+        for (size_t j = 0; j < m->nallowed + m->ntmpfs; j++) {
+            const char *a = j < m->nallowed ? m->allowed[j] : m->tmpfs[j - m->nallowed];
+            if (under(a, e) || under(e, a))
+                return fail(ps, "fs.mounts: the encrypted mount %.200s overlaps the writable "
+                                "path %.200s: native mode cannot store files the app writes "
+                                "encrypted, so encrypted mounts must stay read-only", e, a);
+        }
+        for (size_t j = 0; j < i; j++)
+            if (under(e, m->encrypted[j].path))
+                return fail(ps, "fs.mounts: encrypted mount %.200s lies in encrypted mount "
+                                "%.200s", e, m->encrypted[j].path);
+    }
+    if (m->ninsecure_keys && !m->debug && !m->allow_manifest_keys) {
+        ps->line = ps->keys_line;
+        return fail(ps, "fs.insecure__keys: keys in the manifest are readable by anyone who has "
+                        "the image; refused for a non-debug enclave unless "
+                        "gsc.insecure__allow_manifest_keys = true");
+    }
+    return 0;
+}
+
+int gsc_key_name_ok(const char *name, size_t len)
+{
+    if (len == 0 || len > GSC_KEY_NAME_MAX || name[0] == '_' || strlen(name) != len)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
 }
 
 int gsc_manifest_parse(const char *data, size_t len, gsc_manifest *out, char *err, size_t errlen)
@@ -1273,6 +1432,21 @@ void gsc_manifest_free(gsc_manifest *m)
         free(m->symlinks[i].target);
     }
     free(m->symlinks);
+    for (size_t i = 0; i < m->nencrypted; i++) {
+        free(m->encrypted[i].path);
+        free(m->encrypted[i].key_name);
+    }
+    free(m->encrypted);
+    for (size_t i = 0; i < m->ninsecure_keys; i++)
+        free(m->insecure_keys[i].name);
+    if (m->insecure_keys)
+        memset(m->insecure_keys, 0, m->ninsecure_keys * sizeof *m->insecure_keys);
+    free(m->insecure_keys);
+    for (size_t i = 0; i < m->nkey_files; i++) {
+        free(m->key_files[i].name);
+        free(m->key_files[i].path);
+    }
+    free(m->key_files);
     memset(m, 0, sizeof *m);
 }
 

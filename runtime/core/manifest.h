@@ -37,6 +37,26 @@ typedef struct {
     int passthrough;
 } gsc_env_entry;
 
+/* fs.mounts of type "encrypted" (docs/encrypted-files.md): read-only in native mode. */
+typedef struct {
+    char *path;             /* absolute, normalised; uri = "file:" + path */
+    char *key_name;         /* key_name, default "default" */
+} gsc_encrypted_mount;
+
+/* A named 16-byte wrap key (fs.insecure__keys.NAME) or a key file the operator mounts
+ * (gsc.encrypted_key_files.NAME). */
+typedef struct {
+    char *name;
+    uint8_t key[16];
+} gsc_manifest_key;
+
+typedef struct {
+    char *name;
+    char *path;             /* absolute, normalised */
+} gsc_key_file;
+
+#define GSC_KEY_NAME_MAX 64u  /* [A-Za-z0-9_-], not starting with '_' */
+
 typedef struct {
     /* libos / loader */
     char *entrypoint;                   /* libos.entrypoint */
@@ -66,7 +86,15 @@ typedef struct {
     int allow_no_landlock;              /* gsc.insecure__allow_no_landlock */
     int has_container_config;           /* gsc.container_config was given (a string; the
                                            runtime does not use its value) */
+    /* encrypted files (issue 14) */
+    gsc_encrypted_mount *encrypted; size_t nencrypted;  /* sorted by path */
+    gsc_manifest_key *insecure_keys; size_t ninsecure_keys; /* fs.insecure__keys.NAME */
+    gsc_key_file *key_files; size_t nkey_files;  /* gsc.encrypted_key_files.NAME */
+    int allow_manifest_keys;            /* gsc.insecure__allow_manifest_keys */
 } gsc_manifest;
+
+/* Is name a valid key name (1..GSC_KEY_NAME_MAX of [A-Za-z0-9_-], no leading '_')? */
+int gsc_key_name_ok(const char *name, size_t len);
 
 /* 0 ok; negative on any deviation from the canonical form or schema, with one line in
  * err naming the line number. On failure *out is left freed/zeroed. */

@@ -24,7 +24,13 @@ enum gsc_policy_class rt_classify(const gsc_manifest *m, const rt_resolved *r,
     char norm[PATH_MAX];
     if (gsc_path_normalise(r->path, norm, sizeof(norm)) != 0)
         return GSC_PATH_DENIED;
-    return gsc_policy_classify(m, norm, t);
+    enum gsc_policy_class k = gsc_policy_classify(m, norm, t);
+    if (rt_path_is_deep_placeholder(norm) &&
+        (k == GSC_PATH_TRUSTED || k == GSC_PATH_TRUSTED_DIR)) {
+        *t = NULL; /* deeper than any manifest entry: never trusted */
+        return GSC_PATH_DENIED;
+    }
+    return k;
 }
 
 void rt_deny_log(const call *c, const char *what, const char *path, const char *why)

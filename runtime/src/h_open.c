@@ -12,6 +12,7 @@
 #include "../core/policy.h"
 #include "calls.h"
 #include "decide.h"
+#include "h_special.h"
 #include "creds.h"
 #include "log.h"
 #include "phase.h"
@@ -163,26 +164,38 @@ static void log_after_continue(call *c, int dirfd, const char *path, int flags)
 static void do_open(call *c, int dirfd, uint64_t path_addr, int flags, mode_t mode,
                     uint64_t rflags, const char *what)
 {
+    char path[PATH_MAX];
+    int e = rt_read_str(c, path_addr, path, sizeof(path));
     if (rt_phase() == 2) {
-        /* The kernel's Landlock domain decides. The path is read before the answer (the
-         * app may reuse the string once it runs), only to log; no credentials. */
-        char p[PATH_MAX];
-        int got = rt_read_str(c, path_addr, p, sizeof(p)) >= 0;
-        rt_respond(c, 0, 1);
-        if (!got)
+        /* The supervisor answers /dev/attestation and encrypted files itself (h_special.h);
+         * anything else goes to the kernel. The string is read once: a racing thread can
+         * only turn such a path into an ordinary one, which the kernel then decides
+         * (docs/runtime.md, "/dev/attestation"). An unreadable string: the kernel decides. */
+        if (e >= 0 && rt_attest_path(path)) {
+            if (rt_still_valid(c))
+                rt_attest_open(c, path, flags);
             return;
-        LOG_DEBUG("policy: %s %s: left to the kernel's Landlock domain (phase 2) (pid %d)",
-                  what, p, (int)c->tid);
-        log_after_continue(c, dirfd, p, flags);
-        return;
+        }
+        if (e < 0 || !rt_enc_maybe(c, dirfd, path)) {
+            rt_respond(c, 0, 1);
+            if (e < 0)
+                return;
+            LOG_DEBUG("policy: %s %s: left to the kernel's Landlock domain (phase 2) "
+                      "(pid %d)", what, path, (int)c->tid);
+            log_after_continue(c, dirfd, path, flags);
+            return;
+        }
     }
     /* As the kernel does: O_PATH ignores every other flag but these. */
     if (flags & O_PATH)
         flags &= O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC;
-    char path[PATH_MAX];
-    int e = rt_read_str(c, path_addr, path, sizeof(path));
     if (e < 0)
         return rt_read_failed(c, e);
+    if (rt_attest_path(path)) {
+        if (rt_still_valid(c))
+            rt_attest_open(c, path, flags);
+        return;
+    }
     int creating = (flags & O_CREAT) != 0;
     int mode_r = 0;
     if (!(flags & O_NOFOLLOW) && !(creating && (flags & O_EXCL)))
@@ -206,6 +219,18 @@ again:
         rt_creds_leave(c);
         LOG_TRACE("policy: %s %s: lookup failed: %s", what, path, strerror(-e));
         return rt_respond(c, e, 0);
+    }
+    const gsc_encrypted_mount *em = r.anon ? NULL : rt_enc_mount_of(c->m, r.path);
+    if (em) {
+        /* Decrypted by the supervisor, never opened by the app (h_encrypted.c). */
+        int ef = rt_enc_open(c, em, &r, flags, what);
+        if (ef != 1) {
+            rt_creds_leave(c);
+            rt_resolved_close(&r);
+            if (ef >= 0)
+                return rt_inject(c, ef, (flags & O_CLOEXEC) != 0);
+            return rt_respond(c, ef, 0);
+        }
     }
     const gsc_trusted_file *t;
     enum gsc_policy_class k = rt_classify(c->m, &r, &t);

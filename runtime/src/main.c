@@ -26,6 +26,7 @@
 #include "filter.h"
 #include "landlock.h"
 #include "launch.h"
+#include "h_special.h"
 #include "log.h"
 #include "phase.h"
 #include "resolve.h"
@@ -205,6 +206,8 @@ int main(int argc, char **argv)
     const gsc_manifest *m = &L.manifest;
 
     rt_trust_init(m);
+    rt_attest_init(&L);
+    rt_enc_init(m);
     rt_app app;
     rt_app_setup(m, argc, argv, environ, &app);
     if (rt_resolve_init() < 0)

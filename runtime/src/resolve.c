@@ -102,6 +102,46 @@ static int fd_path(int fd, char *out, size_t outlen, int *anon)
     return 0;
 }
 
+/* The path of fd when it is longer than PATH_MAX (legal through relative lookups): the
+ * nearest ancestor whose path fits, followed by a placeholder component that no manifest
+ * entry holds. Only allowed directories can hold such depths (trusted paths are shorter
+ * and the app cannot move anything out of or into places it may not write), so the
+ * placeholder classifies as "beneath that ancestor": allowed under an allowed directory,
+ * denied anywhere else (rt_classify never lets it count as a trusted file). */
+#define RT_DEEP_NAME ".gsc-path-longer-than-PATH_MAX"
+
+static int fd_path_deep(int fd, char *out, size_t outlen, int *anon)
+{
+    int e = fd_path(fd, out, outlen, anon);
+    if (e != -ENAMETOOLONG)
+        return e;
+    int cur = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    for (int i = 0; cur >= 0 && i < PATH_MAX; i++) {
+        int up = openat(cur, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+        close(cur);
+        cur = up;
+        if (cur < 0)
+            break;
+        e = fd_path(cur, out, outlen - sizeof(RT_DEEP_NAME) - 1, anon);
+        if (e == -ENAMETOOLONG)
+            continue;
+        close(cur);
+        if (e < 0 || *anon)
+            return e < 0 ? e : -ENAMETOOLONG;
+        size_t l = strlen(out);
+        snprintf(out + l, outlen - l, "%s" RT_DEEP_NAME, l == 1 ? "" : "/");
+        return 0;
+    }
+    if (cur >= 0)
+        close(cur);
+    return -ENAMETOOLONG;
+}
+
+int rt_path_is_deep_placeholder(const char *path)
+{
+    return strstr(path, "/" RT_DEEP_NAME) != NULL;
+}
+
 static int is_procfs(int fd)
 {
     struct statfs sfs;
@@ -266,6 +306,8 @@ int rt_resolve(pid_t tid, pid_t tgid, int dirfd, const char *path, int mode,
 
     char rest[2 * PATH_MAX];
     memcpy(rest, path, plen + 1);
+    int lastdir = -1;               /* directory of a final non-directory component */
+    char lastname[NAME_MAX + 1] = "";
     int links = 0;
     int err = 0;
 
@@ -417,6 +459,16 @@ int rt_resolve(pid_t tid, pid_t tgid, int dirfd, const char *path, int mode,
             err = -EACCES;
             goto fail;
         }
+        if (last && !S_ISDIR(st.st_mode)) {
+            /* its directory, should the final path be longer than PATH_MAX */
+            if (lastdir >= 0)
+                close(lastdir);
+            lastdir = fcntl(cur, F_DUPFD_CLOEXEC, 0);
+            snprintf(lastname, sizeof(lastname), "%s", comp);
+        } else if (lastdir >= 0) {
+            close(lastdir);
+            lastdir = -1;
+        }
         move_to(&cur, nfd);
         if (S_ISLNK(st.st_mode))
             out->is_link = 1;
@@ -425,13 +477,24 @@ int rt_resolve(pid_t tid, pid_t tgid, int dirfd, const char *path, int mode,
     if (cur >= 0) {
         out->fd = cur;
         struct stat fs;
-        if (out->trailing_slash && fstat(cur, &fs) == 0 && !S_ISDIR(fs.st_mode))
+        if (out->trailing_slash && fstat(cur, &fs) == 0 && !S_ISDIR(fs.st_mode)) {
             err = -ENOTDIR;
-        else
-            err = fd_path(cur, out->path, sizeof(out->path), &out->anon);
+        } else {
+            err = fd_path_deep(cur, out->path, sizeof(out->path), &out->anon);
+            if (err == -ENAMETOOLONG && lastdir >= 0) {
+                /* a file deeper than PATH_MAX: its directory's placeholder path + name */
+                int anon = 0;
+                err = fd_path_deep(lastdir, out->path, sizeof(out->path), &anon);
+                size_t l = strlen(out->path);
+                if (!err && (anon || l + 1 + strlen(lastname) + 1 > sizeof(out->path)))
+                    err = -ENAMETOOLONG;
+                else if (!err)
+                    snprintf(out->path + l, sizeof(out->path) - l, "/%s", lastname);
+            }
+        }
     } else {
         int anon = 0;
-        err = fd_path(out->parent, out->path, sizeof(out->path), &anon);
+        err = fd_path_deep(out->parent, out->path, sizeof(out->path), &anon);
         if (!err && anon)
             err = -ENOENT;
         if (!err) {
@@ -445,6 +508,8 @@ int rt_resolve(pid_t tid, pid_t tgid, int dirfd, const char *path, int mode,
     }
     if (base >= 0)
         close(base);
+    if (lastdir >= 0)
+        close(lastdir);
     if (err) {
         rt_resolved_close(out);
         return err;
@@ -455,5 +520,7 @@ fail:
         close(cur);
     if (base >= 0)
         close(base);
+    if (lastdir >= 0)
+        close(lastdir);
     return err;
 }

@@ -34,4 +34,7 @@ void rt_resolved_close(rt_resolved *r);
 /* The supervisor's descriptor of "/" (opened once). */
 int rt_resolve_init(void);
 
+/* 1 when a resolved path stands for an object deeper than PATH_MAX (see resolve.c). */
+int rt_path_is_deep_placeholder(const char *path);
+
 #endif

@@ -11,7 +11,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.audit.conftest import BASE, docker, gsc
+from .conftest import BASE, docker, gsc
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 APP = """#!/bin/sh
 set -e

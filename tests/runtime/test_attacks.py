@@ -229,8 +229,6 @@ def test_container_files_readable_even_if_trusted(make_bundle: MakeBundle, attac
         assert out[f"cat {p}"] == f"OK {want}", (p, out)
 
 
-@pytest.mark.xfail(reason="needs the supervisor's resolver to handle paths longer than "
-                          "PATH_MAX (R2's side of issue 8)", strict=False)
 def test_paths_longer_than_path_max(make_bundle: MakeBundle, attack: str,
                                     tree: dict[str, Path]) -> None:
     cmd = f"deep {tree['rw']} 25"  # 25 x 201 bytes > 4096
