@@ -20,7 +20,7 @@ from gsc.errors import InputError
 from gsc.files import read_text_input
 from gsc.resources import template_text
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
 def toml_value(value: Any) -> str:
@@ -39,7 +39,7 @@ def toml_value(value: Any) -> str:
 
 
 def toml_key(key: str) -> str:
-    return key if _BARE_KEY.match(key) else toml_value(key)
+    return key if _BARE_KEY.fullmatch(key) else toml_value(key)
 
 
 class _Loader(jinja2.BaseLoader):

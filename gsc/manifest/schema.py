@@ -14,13 +14,11 @@ from typing import Any
 
 from gsc.errors import InputError
 from gsc.manifest import canonical
-from gsc.sgx.params import parse_enclave_size
+from gsc.sgx import params
+from gsc.sgx.params import type_name as _type
 
 MAX_PATH = 4095
 LOG_LEVELS = ("error", "warning", "debug", "trace")
-FILE_CHECK_POLICIES = ("strict", "allow_all_but_log")
-CPU_FEATURES_3 = ("avx", "avx512", "amx")  # required | disabled | unspecified
-CPU_FEATURES_2 = ("mpx", "pkru")  # required | disabled
 MOUNT_TYPES = ("chroot", "tmpfs", "encrypted")
 KEY_NAME = re.compile(r"[A-Za-z0-9-][A-Za-z0-9_-]{0,63}")  # runtime/core/manifest.c
 
@@ -35,17 +33,9 @@ HONOURED = (
     "loader.log_level",
     "fs.start_dir",
     "fs.mounts",
-    "sgx.enclave_size",
-    "sgx.max_threads",
-    "sgx.edmm_enable",
-    "sgx.debug",
-    "sgx.use_exinfo",
-    "sgx.isvprodid",
-    "sgx.isvsvn",
-    *(f"sgx.cpu_features.{f}" for f in CPU_FEATURES_3 + CPU_FEATURES_2),
+    *(f"sgx.{k}" for k in params.SCALAR_KEYS),   # rules: gsc.sgx.params
     "sgx.trusted_files",
     "sgx.allowed_files",
-    "sgx.file_check_policy",
     "gsc.symlinks",
     "gsc.container_config",
     "gsc.insecure__allow_no_landlock",
@@ -156,20 +146,6 @@ class _Checker:
             if k not in keys:
                 raise self.fail(f"{key}.{k}", "unknown key")
         return value
-
-
-def _type(value: Any) -> str:
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    if isinstance(value, Mapping):
-        return "a table"
-    return type(value).__name__
 
 
 def _flat(
@@ -390,31 +366,11 @@ def _check_encrypted(
 
 
 def _check_sgx(c: _Checker, flat: Mapping[str, Any]) -> set[str]:
-    if "sgx.enclave_size" in flat:
-        size = c.string("sgx.enclave_size", flat["sgx.enclave_size"])
-        if parse_enclave_size(size) is None:
-            raise c.fail(
-                "sgx.enclave_size",
-                f"{size!r} is not a power of two written as digits with optional K/M/G",
-            )
-    if "sgx.max_threads" in flat:
-        c.integer("sgx.max_threads", flat["sgx.max_threads"], 1, 4096)
-    for key in ("sgx.edmm_enable", "sgx.debug", "sgx.use_exinfo"):
-        if key in flat:
-            c.boolean(key, flat[key])
-    for key in ("sgx.isvprodid", "sgx.isvsvn"):
-        if key in flat:
-            c.integer(key, flat[key], 0, 65535)
-    for feature in CPU_FEATURES_3:
-        key = f"sgx.cpu_features.{feature}"
-        if key in flat:
-            c.choice(key, flat[key], ("required", "disabled", "unspecified"))
-    for feature in CPU_FEATURES_2:
-        key = f"sgx.cpu_features.{feature}"
-        if key in flat:
-            c.choice(key, flat[key], ("required", "disabled"))
-    if "sgx.file_check_policy" in flat:
-        c.choice("sgx.file_check_policy", flat["sgx.file_check_policy"], FILE_CHECK_POLICIES)
+    for key in params.SCALAR_KEYS:
+        if f"sgx.{key}" in flat:
+            problem = params.sgx_problem(key, flat[f"sgx.{key}"])
+            if problem is not None:
+                raise c.fail(f"sgx.{key}", problem)
 
     trusted: set[str] = set()
     previous: bytes | None = None

@@ -1,4 +1,7 @@
-"""The `[sgx]` settings that enter MRENCLAVE and the SIGSTRUCT (sgx-measurement.md, 1 and 4)."""
+"""The `[sgx]` settings: the one owner of their rules, limits, CPU features and defaults
+(sgx-measurement.md, 1 and 4). `gsc.manifest.schema` validates `[sgx]` with
+`sgx_problem`; `SgxParams` builds the values that enter MRENCLAVE and the SIGSTRUCT. The
+strict C reader (runtime/core/manifest.c) implements the same rules."""
 
 from __future__ import annotations
 
@@ -28,6 +31,65 @@ XFRM_MASK_BASE = 0xFFFFFFFFFFF9FF1B
 ATTR_FLAG_DEBUG = 0x2
 ATTR_FLAG_MODE64 = 0x4
 
+ISV_LIMIT = 0xFFFF
+FILE_CHECK_POLICIES = ("strict", "allow_all_but_log")
+BOOL_KEYS = ("edmm_enable", "debug", "use_exinfo")
+INT_KEYS: dict[str, tuple[int, int]] = {
+    "max_threads": (1, MAX_THREADS_LIMIT), "isvprodid": (0, ISV_LIMIT), "isvsvn": (0, ISV_LIMIT),
+}
+# Every scalar [sgx] key gsc honours (dotted below sgx.); the file lists are the schema's.
+SCALAR_KEYS = ("enclave_size", "max_threads", *BOOL_KEYS, "isvprodid", "isvsvn",
+               *(f"cpu_features.{name}" for name, _, _, _ in CPU_FEATURES),
+               "file_check_policy")
+
+
+def feature_states(name: str) -> tuple[str, ...]:
+    """The values CPU feature ``name`` may take."""
+    three = next(t for n, _, t, _ in CPU_FEATURES if n == name)
+    return ("required", "disabled", "unspecified") if three else ("required", "disabled")
+
+
+def type_name(value: Any) -> str:
+    """"a string", "an integer", ... for messages."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int):
+        return "an integer"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "a table"
+    return type(value).__name__
+
+
+def sgx_problem(key: str, value: Any) -> str | None:
+    """What is wrong with ``value`` for the scalar key sgx.``key`` (one of SCALAR_KEYS);
+    None when it is valid."""
+    if key == "enclave_size":
+        if not isinstance(value, str):
+            return f"must be a string, not {type_name(value)}"
+        if parse_enclave_size(value) is None:
+            return f"{value!r} is not a power of two written as digits with optional K/M/G"
+        return None
+    if key in BOOL_KEYS:
+        return None if isinstance(value, bool) else \
+            f"must be true or false, not {type_name(value)}"
+    if key in INT_KEYS:
+        lo, hi = INT_KEYS[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"must be an integer, not {type_name(value)}"
+        return None if lo <= value <= hi else f"must be between {lo} and {hi}"
+    choices = (feature_states(key.split(".", 1)[1]) if key.startswith("cpu_features.")
+               else FILE_CHECK_POLICIES)
+    if not isinstance(value, str):
+        return f"must be a string, not {type_name(value)}"
+    if value not in choices:
+        return f"must be one of {', '.join(choices)}, not {value!r}"
+    return None
+
+
 _SIZE_RE = re.compile(r"[0-9]+[KMG]?")
 _SHIFT = {"K": 10, "M": 20, "G": 30}
 
@@ -50,20 +112,20 @@ def _fail(source: str, key: str, why: str) -> InputError:
     return InputError(f"{source}: sgx.{key}: {why}")
 
 
-def _bool(sgx: Mapping[str, Any], key: str, source: str) -> bool:
-    value = sgx.get(key, False)
-    if not isinstance(value, bool):
-        raise _fail(source, key, f"must be true or false, not {value!r}")
-    return value
-
-
-def _int(sgx: Mapping[str, Any], key: str, source: str, default: int, lo: int, hi: int) -> int:
+def _checked(sgx: Mapping[str, Any], key: str, source: str, default: Any) -> Any:
     value = sgx.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise _fail(source, key, f"must be an integer, not {value!r}")
-    if not lo <= value <= hi:
-        raise _fail(source, key, f"must be between {lo} and {hi}, not {value}")
+    problem = sgx_problem(key, value)
+    if problem is not None:
+        raise _fail(source, key, problem)
     return value
+
+
+def _bool(sgx: Mapping[str, Any], key: str, source: str) -> bool:
+    return bool(_checked(sgx, key, source, False))
+
+
+def _int(sgx: Mapping[str, Any], key: str, source: str, default: int) -> int:
+    return int(_checked(sgx, key, source, default))
 
 
 @dataclass(frozen=True)
@@ -104,21 +166,11 @@ class SgxParams:
         if not isinstance(sgx, Mapping):
             raise InputError(f"{source}: sgx must be a table")
         edmm = _bool(sgx, "edmm_enable", source)
-        raw_size = sgx.get(
-            "enclave_size", DEFAULT_ENCLAVE_SIZE_EDMM if edmm else DEFAULT_ENCLAVE_SIZE
-        )
-        if not isinstance(raw_size, str):
-            raise _fail(
-                source, "enclave_size", f'must be a string such as "256M", not {raw_size!r}'
-            )
+        raw_size = _checked(sgx, "enclave_size", source,
+                            DEFAULT_ENCLAVE_SIZE_EDMM if edmm else DEFAULT_ENCLAVE_SIZE)
         size = parse_enclave_size(raw_size)
-        if size is None:
-            raise _fail(
-                source,
-                "enclave_size",
-                f"{raw_size!r} is not a nonzero power of two (digits with optional K/M/G)",
-            )
-        threads = _int(sgx, "max_threads", source, DEFAULT_MAX_THREADS, 1, MAX_THREADS_LIMIT)
+        assert size is not None
+        threads = _int(sgx, "max_threads", source, DEFAULT_MAX_THREADS)
         features = _cpu_features(sgx.get("cpu_features", {}), source)
         return cls(
             enclave_size=size,
@@ -126,8 +178,8 @@ class SgxParams:
             edmm_enable=edmm,
             debug=_bool(sgx, "debug", source),
             use_exinfo=_bool(sgx, "use_exinfo", source),
-            isvprodid=_int(sgx, "isvprodid", source, 0, 0, 0xFFFF),
-            isvsvn=_int(sgx, "isvsvn", source, 0, 0, 0xFFFF),
+            isvprodid=_int(sgx, "isvprodid", source, 0),
+            isvsvn=_int(sgx, "isvsvn", source, 0),
             cpu_features=features,
         )
 
@@ -164,16 +216,10 @@ def _cpu_features(table: Any, source: str) -> dict[str, str]:
                 source, f"cpu_features.{key}", f"unknown CPU feature (known: {sorted(known)})"
             )
     result: dict[str, str] = {}
-    for name, _, three_state, default in CPU_FEATURES:
+    for name, _, _, default in CPU_FEATURES:
         value = table.get(name, default)
-        allowed = (
-            ("required", "disabled", "unspecified") if three_state else ("required", "disabled")
-        )
-        if value not in allowed:
-            raise _fail(
-                source,
-                f"cpu_features.{name}",
-                f"must be one of {', '.join(allowed)}, not {value!r}",
-            )
+        problem = sgx_problem(f"cpu_features.{name}", value)
+        if problem is not None:
+            raise _fail(source, f"cpu_features.{name}", problem)
         result[name] = value
     return result

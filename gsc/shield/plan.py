@@ -18,16 +18,19 @@ from typing import Any
 from gsc import __version__
 from gsc.analysis import analyze
 from gsc.errors import InputError, VerificationError
+from gsc.image.fs import ImageFS
 from gsc.image.loader import Image
 from gsc.image.reference import ImageRef, output_name
 from gsc.manifest import schema
 from gsc.manifest.merge import Override, merge
-from gsc.manifest.render import find_key_line, parse_toml, render_template, render_user_manifest
+from gsc.manifest.render import find_key_line, render_user_manifest
 from gsc.sgx import sigstruct
 from gsc.sgx.measure import mrenclave as measure_mrenclave
 from gsc.sgx.params import SgxParams
 from gsc.sgx.signer import Signer
-from gsc.shield import layout
+from gsc.shield import container_config as config_pin
+from gsc.shield import layout, namespace
+from gsc.shield.base_manifest import base_manifest
 from gsc.shield.config import BuildConfig
 from gsc.shield.trusted import TrustedFile, select_trusted
 
@@ -123,11 +126,12 @@ def template_context(req: BuildRequest, image: Image, entrypoint: str, argv: lis
 
 
 def compose_manifest(
-    req: BuildRequest, context: dict[str, Any]
-) -> tuple[bytes, dict[str, Any], list[Override]]:
-    """Render the template, merge the user's manifest over it, validate, canonicalise."""
-    template_text = render_template("manifest.toml.j2", context)
-    doc = parse_toml(template_text, "templates/manifest.toml.j2")
+    req: BuildRequest, context: dict[str, Any], fs: ImageFS, container_config: str
+) -> tuple[bytes, dict[str, Any], list[Override], tuple[str, ...]]:
+    """Build the base manifest, merge the user's manifest over it, pin the image's namespace
+    (gsc.symlinks) and the output config (gsc.container_config), validate, canonicalise.
+    Also returns the allowed paths dropped because they are pinned symlinks."""
+    doc = base_manifest(context)
     overrides: list[Override] = []
     user_text = ""
     if req.manifest is not None:
@@ -138,12 +142,37 @@ def compose_manifest(
             # The user's choice of argument source replaces the template's.
             doc["loader"].pop("argv", None)
             doc["loader"].pop("insecure__use_cmdline_argv", None)
+        written = [k for k in PINS if k in (user_doc.get("gsc") or {})]
+        if written:
+            raise InputError(f"{req.manifest}: gsc.{written[0]} is written by gsc build "
+                             "from the image; remove it from the manifest")
         doc, overrides = merge(doc, user_doc)
+    doc, dropped = _pin(doc, fs, container_config)
     try:
         data = schema.render(doc, "manifest")
     except InputError as exc:
         raise InputError(_locate(str(exc.message), req.manifest, user_text)) from None
-    return data, schema.load(data, "manifest"), overrides
+    return data, schema.load(data, "manifest"), overrides, dropped
+
+
+# Keys of [gsc] that gsc build computes (a user's manifest may not set them).
+PINS = ("symlinks", "container_config")
+
+
+def _pin(doc: dict[str, Any], fs: ImageFS,
+         container_config: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """doc (merged, not yet canonical) with gsc.symlinks and gsc.container_config set."""
+    doc = schema.canonicalise(doc)
+    pinned = namespace.pin(fs, namespace.Rules.from_manifest(doc))
+    sgx = doc.get("sgx")
+    if pinned.dropped_allowed and isinstance(sgx, dict):
+        sgx["allowed_files"] = [u for u in sgx.get("allowed_files", [])
+                                if u.removeprefix("file:") not in pinned.dropped_allowed]
+    gsc = doc.setdefault("gsc", {})
+    if pinned.symlinks:
+        gsc["symlinks"] = pinned.manifest_value()
+    gsc["container_config"] = container_config
+    return doc, pinned.dropped_allowed
 
 
 def _locate(message: str, path: Path | None, text: str) -> str:
@@ -185,10 +214,24 @@ def plan_build(req: BuildRequest, image: Image, runtime: bytes,
         )
     warnings += [f"not trusting {name!r}: its name is not valid UTF-8"
                  for name in selection.skipped_unrepresentable]
+    entrypoint: tuple[str, ...] = (layout.RUNTIME_PATH,)
+    cmd: tuple[str, ...] = ()
+    if req.insecure_args:
+        # Docker semantics: `docker run IMG ARGS` replaces Cmd and keeps the Entrypoint.
+        entrypoint += tuple(image.config.entrypoint or [])
+        cmd = tuple(image.config.cmd or [])
+    out_config = config_pin.output_config(image.config.raw, entrypoint, cmd)
+    if out_config.get("Healthcheck", {}).get("Test", ["NONE"])[:1] != ["NONE"]:
+        warnings.append("the image has a HEALTHCHECK: health checks run outside the "
+                        "runtime's policy (they are not its children)")
     with phase("manifest", "writing manifest"):
         context = template_context(req, image, analysis.entrypoint.path or "", analysis.argv,
                                    selection.files)
-        manifest, doc, overrides = compose_manifest(req, context)
+        manifest, doc, overrides, dropped = compose_manifest(
+            req, context, image.fs, config_pin.encode(out_config))
+    warnings += [f"allowed path {p!r} is a symlink in a trusted directory: pinned, not "
+                 "allowed (what it points to keeps its own policy)"
+                 for p in dropped if p not in {a.rstrip("/") for a in cfg.default_allowed}]
     with phase("measure", "measuring enclave"):
         params = SgxParams.from_table(doc.get("sgx", {}), "manifest")
         mrenclave = measure_mrenclave(manifest, runtime, params)
@@ -217,12 +260,6 @@ def plan_build(req: BuildRequest, image: Image, runtime: bytes,
         layout.INSECURE_ARGS: "true" if req.insecure_args else "false",
         layout.TRUSTED_FILES: str(len(selection.files)),
     }
-    entrypoint: tuple[str, ...] = (layout.RUNTIME_PATH,)
-    cmd: tuple[str, ...] = ()
-    if req.insecure_args:
-        # Docker semantics: `docker run IMG ARGS` replaces Cmd and keeps the Entrypoint.
-        entrypoint += tuple(image.config.entrypoint or [])
-        cmd = tuple(image.config.cmd or [])
     return Plan(
         output=OutputImage(
             base_id=image.id,

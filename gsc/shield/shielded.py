@@ -12,6 +12,7 @@ from gsc.image.loader import ImageSource
 from gsc.image.model import ImageConfig
 from gsc.image.reference import ImageRef, check_tag, output_name
 from gsc.manifest import schema
+from gsc.runtime_binary import check_stamp
 from gsc.sgx import sigstruct
 from gsc.sgx.measure import mrenclave as measure_mrenclave
 from gsc.sgx.params import SgxParams
@@ -69,6 +70,8 @@ def plan_signing(img: ShieldedImage, key: Signer, date: dt.date,
     runtime, manifest = img.files.runtime, img.files.manifest
     if runtime is None or manifest is None:
         raise InputError(f"{img.ref}: {layout.GSC_DIR}/ lacks the runtime or the manifest")
+    check_stamp(runtime, f"in {img.ref}", "rebuild the image with this gsc (or sign it with "
+                "the gsc that built it)")
     doc = schema.load(manifest, f"{img.ref}:{layout.MANIFEST_PATH}")
     params = SgxParams.from_table(doc.get("sgx", {}), layout.MANIFEST_PATH)
     mrenclave = measure_mrenclave(manifest, runtime, params)

@@ -1,4 +1,7 @@
-"""`verify-image`: recompute everything a gsc image claims from its content."""
+"""`verify-image`: recompute everything a gsc image claims from its content: the trusted
+files' hashes, the signature over manifest and runtime (MRENCLAVE, MRSIGNER), the
+namespace pin (gsc.symlinks, with the runtime's launch rule) and the config pin
+(gsc.container_config, field by field)."""
 
 from __future__ import annotations
 
@@ -9,7 +12,7 @@ from gsc.errors import GscError
 from gsc.image.loader import DaemonSource, Image
 from gsc.manifest import schema
 from gsc.sgx import sigstruct
-from gsc.shield import layout
+from gsc.shield import container_config, layout, namespace
 from gsc.shield.shielded import require_gsc_labels
 
 
@@ -99,6 +102,18 @@ def _check(image: Image, report: VerifyReport) -> None:
     for key, value in claims:
         if value is not None and lab.get(key) and lab.get(key) != value:
             report.problems.append(f"label {key} is {lab.get(key)}, content says {value}")
+    report.problems += namespace.check(image.fs, namespace.Rules.from_manifest(doc))
+    pinned = doc.get("gsc", {}).get("container_config")
+    if pinned is None:
+        report.problems.append("the manifest does not pin the container config "
+                               "(gsc.container_config): rebuild the image with this gsc")
+    else:
+        try:
+            want = container_config.decode(str(pinned), layout.MANIFEST_PATH)
+        except GscError as exc:
+            report.problems.append(exc.message)
+        else:
+            report.problems += container_config.differences(want, image.config.raw)
     for entry in doc.get("sgx", {}).get("trusted_files", []):
         path = str(entry["uri"]).removeprefix("file:")
         f = image.fs.get(path)

@@ -1,4 +1,4 @@
-"""Template rendering, TOML quoting and user-manifest merging (no Docker needed)."""
+"""The base manifest (data), TOML quoting and user-manifest merging (no Docker needed)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from gsc.errors import InputError
+from gsc.manifest import schema
 from gsc.manifest.merge import merge
 from gsc.manifest.render import (
     find_key_line,
-    render_template,
     render_user_manifest,
     toml_key,
     toml_value,
 )
+from gsc.shield.base_manifest import base_manifest
+from gsc.shield.trusted import TrustedFile
 
 scalars = st.one_of(
     st.text(), st.integers(min_value=-(2**63), max_value=2**63 - 1), st.booleans()
@@ -52,14 +54,15 @@ def _context(**over: object) -> dict[str, object]:
         "isvprodid": 1,
         "isvsvn": 2,
         "allowed_files": ["/tmp/", "/dev/null"],
-        "trusted_files": [{"path": "/bin/é x", "sha256": "ab" * 32}],
+        "trusted_files": [TrustedFile("/bin/é x", "ab" * 32)],
     }
     ctx.update(over)
     return ctx
 
 
-def test_template_renders_what_analysis_found() -> None:
-    doc = tomllib.loads(render_template("manifest.toml.j2", _context()))
+def test_base_manifest_holds_what_analysis_found() -> None:
+    doc = base_manifest(_context())
+    assert tomllib.loads(schema.render(doc, "base").decode()) == schema.canonicalise(doc)
     assert doc["libos"]["entrypoint"] == "/usr/bin/python3.11"
     assert doc["loader"]["argv"] == ["python3", "/app/a b.py", 'quote"d', "new\nline"]
     assert "insecure__use_cmdline_argv" not in doc["loader"]
@@ -72,8 +75,8 @@ def test_template_renders_what_analysis_found() -> None:
     assert (doc["sgx"]["isvprodid"], doc["sgx"]["isvsvn"]) == (1, 2)
 
 
-def test_template_insecure_args_replaces_argv() -> None:
-    doc = tomllib.loads(render_template("manifest.toml.j2", _context(insecure_args=True)))
+def test_base_manifest_insecure_args_replaces_argv() -> None:
+    doc = base_manifest(_context(insecure_args=True))
     assert doc["loader"]["insecure__use_cmdline_argv"] is True
     assert "argv" not in doc["loader"]
 

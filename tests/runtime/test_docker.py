@@ -47,7 +47,23 @@ def busybox_sha(tmp_path_factory: pytest.TempPathFactory) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def build_image(ctx: Path, runtime_bin: Path, busybox_sha: str, script: str) -> str:
+TRUSTED = ("/bin/busybox", "/data/t.txt")
+
+
+@pytest.fixture(scope="module")
+def base_pins(busybox_sha: str) -> list[dict[str, str]]:
+    """gsc.symlinks as gsc build records them (gsc.shield.namespace) for the trusted files
+    below, read from the base image (the COPYed /data holds no symlink)."""
+    from gsc.image.loader import DaemonSource
+    from gsc.shield import namespace
+
+    with DaemonSource(BASE, pull=False).open() as image:
+        pin = namespace.pin(image.fs, namespace.Rules(TRUSTED, (), (), ()))
+    return pin.manifest_value()
+
+
+def build_image(ctx: Path, runtime_bin: Path, busybox_sha: str, script: str,
+                pins: list[dict[str, str]]) -> str:
     (ctx / "gsc").mkdir(parents=True)
     (ctx / "data" / "rw").mkdir(parents=True)
     (ctx / "data" / "rw" / ".keep").write_text("")
@@ -69,6 +85,7 @@ def build_image(ctx: Path, runtime_bin: Path, busybox_sha: str, script: str) -> 
             ],
             "allowed_files": ["file:/data/rw", "file:/dev/null", "file:/proc"],
         },
+        "gsc": {"symlinks": pins},
     }
     data = manifest_bytes(doc)
     (ctx / "gsc" / "entrypoint.manifest.sgx").write_bytes(data)
@@ -84,11 +101,12 @@ def build_image(ctx: Path, runtime_bin: Path, busybox_sha: str, script: str) -> 
 
 @pytest.fixture
 def image_factory(tmp_path: Path, runtime_bin: Path,
-                  busybox_sha: str) -> Iterator[object]:
+                  busybox_sha: str, base_pins: list[dict[str, str]]) -> Iterator[object]:
     tags: list[str] = []
 
     def make(script: str) -> str:
-        tag = build_image(tmp_path / f"ctx{len(tags)}", runtime_bin, busybox_sha, script)
+        tag = build_image(tmp_path / f"ctx{len(tags)}", runtime_bin, busybox_sha, script,
+                          base_pins)
         tags.append(tag)
         return tag
 
