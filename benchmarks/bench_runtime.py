@@ -251,18 +251,21 @@ class Setup:
 
 
 def verifier_running(pid: int) -> bool:
-    """The runtime's background verifier thread (named gsc-verifier) still exists."""
+    """The runtime's background verifier thread (named gsc-verifier) still exists. An
+    older runtime does not name its threads: there the verifier is its only other thread."""
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
         return False
+    names = []
     for t in tids:
         try:
-            if Path(f"/proc/{pid}/task/{t}/comm").read_text().strip() == "gsc-verifier":
-                return True
+            names.append(Path(f"/proc/{pid}/task/{t}/comm").read_text().strip())
         except OSError:
             continue
-    return False
+    if "gsc-verifier" in names:
+        return True
+    return "gsc-notify" not in names and len(names) > 1
 
 
 def run_waiting(cmd: list[str], phase: int, timeout: float = 120) -> tuple[list[int], str]:
