@@ -363,6 +363,10 @@ int gsc_nscheck(const gsc_manifest *m, gsc_nswalk *w, char *err, size_t errlen)
         r = check_dir(m, w->d[i].fd, w->d[i].path, w->d[i].len, seen, err, errlen);
     }
     for (size_t i = 0; r == 0 && i < m->nsymlinks; i++) {
+        const char *sp = m->symlinks[i].path;
+        size_t di = find_dir(w, sp, parent_len(sp, strlen(sp)));
+        if (di != SIZE_MAX && w->d[di].state == GSC_NSDIR_UNSEARCHABLE)
+            continue; /* not listed: unreachable for the app too */
         if (!seen[i] && !gsc_policy_is_container_file(m->symlinks[i].path)) {
             snprintf(err, errlen, "namespace changed: pinned symlink %s is missing",
                      m->symlinks[i].path);

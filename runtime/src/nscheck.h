@@ -49,9 +49,10 @@ void gsc_nswalk_dirs(const gsc_manifest *m, gsc_nswalk *w);
  * target; a trusted directory is not a directory or is a symlink (or has one on its
  * way). A trusted directory that does not exist is skipped (its trusted files are then
  * missing, which the open-time policy answers; its pinned symlinks are reported
- * missing). A trusted directory our credentials cannot search is skipped (the app, with
- * the same credentials, cannot reach anything below it); one we can search but not list
- * is refused. Regular files and directories a derived image adds are harmless (the
+ * missing). A trusted directory our credentials cannot search is skipped with everything
+ * below it (the app, with the same credentials, cannot reach anything there: its trusted
+ * files are left missing and its pinned symlinks are not required); one we can search but
+ * not list is refused. Regular files and directories a derived image adds are harmless (the
  * policy denies them) and are not reported. Docker's per-container files are never
  * checked (Docker bind-mounts its own over them). On success *w holds the directory
  * descriptors (free with gsc_nswalk_free); on failure *w is freed. */

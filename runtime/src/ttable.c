@@ -54,10 +54,11 @@ static int fill_entry(const gsc_manifest *m, const gsc_nswalk *w, gsc_tt_entry *
     if (di == SIZE_MAX)
         return 0; /* Docker's own, never trusted: left "missing" (fd -1) */
     const gsc_nsdir *d = &w->d[di];
-    if (d->state == GSC_NSDIR_ABSENT)
+    /* Absent, or below a directory our credentials cannot search: the app, with the same
+     * credentials (no_new_privs: it cannot gain others), cannot reach it either. Left
+     * "missing" (no descriptor, no Landlock rule), as the namespace rule says. */
+    if (d->state != GSC_NSDIR_LISTED)
         return 0;
-    if (d->state == GSC_NSDIR_UNSEARCHABLE)
-        return -EACCES;
     const char *path = m->trusted[i].path;
     struct open_how h = how;
     long fd = syscall(__NR_openat2, d->fd, strrchr(path, '/') + 1, &h, sizeof(h));
