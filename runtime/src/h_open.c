@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -44,9 +45,50 @@ static int is_write(int flags)
     return (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC) || is_tmpfile(flags);
 }
 
+/* Phase 2, log level error or warning: absolute literal paths whose outcome is already
+ * told (not denied, or denied and its first-denial line written, or absent) are not
+ * classified again. Only a 64-bit hash of the literal path is kept; full: no insertion. */
+#define TOLD_SLOTS 8192
+#define TOLD_MAX (TOLD_SLOTS / 2)
+static uint64_t told[TOLD_SLOTS];
+static unsigned ntold;
+
+static uint64_t path_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    return h ? h : 1;
+}
+
+static int told_has(uint64_t h)
+{
+    for (unsigned i = (unsigned)(h % TOLD_SLOTS); told[i]; i = (i + 1) % TOLD_SLOTS)
+        if (told[i] == h)
+            return 1;
+    return 0;
+}
+
+static void told_add(uint64_t h)
+{
+    if (ntold >= TOLD_MAX)
+        return;
+    unsigned i = (unsigned)(h % TOLD_SLOTS);
+    while (told[i]) {
+        if (told[i] == h)
+            return;
+        i = (i + 1) % TOLD_SLOTS;
+    }
+    told[i] = h;
+    ntold++;
+}
+
 /* Phase 2: the kernel answered; say what it (probably) refused, cheaply and rate-limited:
  * the literal path (joined to the app's cwd or dirfd) is classified, and only what looks
- * denied is resolved for real. Best effort: the app may have changed the string since. */
+ * denied is resolved for real. Best effort: the app may have changed the string since.
+ * What the app's memory held is read once (path, process_vm_readv); a repeated absolute
+ * path costs that read and a hash lookup (below the debug level, where every line is
+ * written anyway). */
 static void log_after_continue(call *c, int dirfd, const char *path, int flags)
 {
     char full[PATH_MAX], norm[PATH_MAX];
@@ -54,6 +96,15 @@ static void log_after_continue(call *c, int dirfd, const char *path, int flags)
     if (strncmp(path, "/proc/self", 10) == 0 || strncmp(path, "/proc/thread-self", 17) == 0 ||
         strncmp(path, "/dev/fd/", 8) == 0 || strncmp(path, "/dev/std", 8) == 0)
         return;
+    uint64_t h = 0;
+    int cache = path[0] == '/' && gsc_rt_log_level < GSC_LOG_DEBUG;
+    if (cache) {
+        h = path_hash(path) ^ (uint64_t)(is_write(flags) && !(flags & O_PATH));
+        if (!h)
+            h = 1;
+        if (told_has(h))
+            return;
+    }
     if (path[0] == '/') {
         snprintf(full, sizeof(full), "%s", path);
     } else {
@@ -78,14 +129,22 @@ static void log_after_continue(call *c, int dirfd, const char *path, int flags)
         /* Landlock refuses writes there; say so (the literal name, best effort). */
         rt_deny_log(c, "open", norm, lk == GSC_PATH_ALLOWED_RO ? "read-only path"
                                                                 : "write to a read-only (trusted) path");
+        if (cache)
+            told_add(h);
         return;
     }
-    if (lk != GSC_PATH_DENIED)
+    if (lk != GSC_PATH_DENIED) {
+        if (cache)
+            told_add(h);
         return;
+    }
     /* Symlinks may lead somewhere allowed: resolve (as the kernel did) before saying so. */
     int fd = open(norm, O_PATH | O_CLOEXEC);
-    if (fd < 0)
+    if (fd < 0) {
+        if (cache && errno == ENOENT)
+            told_add(h);
         return; /* absent: the app got ENOENT */
+    }
     rt_resolved r;
     memset(&r, 0, sizeof(r));
     char p[64];
@@ -99,6 +158,8 @@ static void log_after_continue(call *c, int dirfd, const char *path, int flags)
     r.path[n] = 0;
     if (rt_classify(c->m, &r, &t) == GSC_PATH_DENIED && !isdir)
         rt_deny_log(c, "open", r.path, "not a trusted or allowed file");
+    if (cache)
+        told_add(h);
 }
 
 static void do_open(call *c, int dirfd, uint64_t path_addr, int flags, mode_t mode,

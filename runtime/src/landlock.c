@@ -92,6 +92,19 @@ static int add_rule(int rfd, int fd, uint64_t access, int is_dir, uint64_t handl
     return (int)syscall(__NR_landlock_add_rule, rfd, LL_RULE_PATH_BENEATH, &pb, 0);
 }
 
+typedef struct {
+    int rfd;
+    uint64_t handled;
+} file_rule_ctx;
+
+/* gsc_ttable_hook: the rule of one trusted file (READ_FILE, + EXECUTE with an x bit). */
+static int file_rule(void *ctx, const gsc_tt_entry *e)
+{
+    const file_rule_ctx *c = ctx;
+    uint64_t acc = LL_READ_FILE | (e->executable ? LL_EXECUTE : 0);
+    return add_rule(c->rfd, e->fd, acc, 0, c->handled) < 0 ? -errno : 0;
+}
+
 static long open_path(const char *path, int follow)
 {
     struct open_how how = {
@@ -147,7 +160,8 @@ static int probe_abi(void)
     return abi < 0 ? 0 : (int)abi;
 }
 
-int gsc_landlock_prepare(const gsc_manifest *m, gsc_lock *out, char *err, size_t errlen)
+int gsc_landlock_prepare(const gsc_manifest *m, const gsc_nswalk *w, gsc_lock *out, char *err,
+                         size_t errlen)
 {
     memset(out, 0, sizeof(*out));
     out->ruleset_fd = -1;
@@ -163,12 +177,35 @@ int gsc_landlock_prepare(const gsc_manifest *m, gsc_lock *out, char *err, size_t
                      out->abi);
         return -1;
     }
+    uint64_t handled = handled_for(out->abi);
+    if (!weak) {
+        struct ll_ruleset_attr attr = {
+            .handled_access_fs = handled,
+            .scoped = out->abi >= 6 ? (LL_SCOPE_ABSTRACT_UNIX_SOCKET | LL_SCOPE_SIGNAL) : 0,
+        };
+        size_t attr_size =
+            out->abi >= 6 ? sizeof attr : offsetof(struct ll_ruleset_attr, scoped);
+        long rfd = syscall(__NR_landlock_create_ruleset, &attr, attr_size, 0);
+        if (rfd < 0) {
+            snprintf(err, errlen, "cannot create the Landlock ruleset: %s", strerror(errno));
+            return -1;
+        }
+        out->ruleset_fd = (int)rfd;
+    }
+    /* trusted files: each rule is added on the descriptor the table just opened (no
+     * symlink on the way), by whichever thread opened it */
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (gsc_ttable_build(m, &out->tt, err, errlen) < 0)
+    file_rule_ctx fc = {.rfd = out->ruleset_fd, .handled = handled};
+    if (gsc_ttable_build(m, w, &out->tt, weak ? NULL : file_rule, &fc, err, errlen) < 0) {
+        if (out->ruleset_fd >= 0)
+            close(out->ruleset_fd);
+        out->ruleset_fd = -1;
         return -1;
+    }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    LOG_DEBUG("trusted-file table: %zu files opened in %.2f ms", out->tt.nid,
+    LOG_DEBUG("trusted-file table%s: %zu files opened in %.2f ms", weak ? "" : " + rules",
+              out->tt.nid,
               (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
     gsc_rt_ttable = &out->tt;
     if (weak) {
@@ -177,61 +214,19 @@ int gsc_landlock_prepare(const gsc_manifest *m, gsc_lock *out, char *err, size_t
                  out->abi ? "ABI < 3" : "unavailable");
         return 0;
     }
-
-    uint64_t handled = handled_for(out->abi);
-    struct ll_ruleset_attr attr = {
-        .handled_access_fs = handled,
-        .scoped = out->abi >= 6 ? (LL_SCOPE_ABSTRACT_UNIX_SOCKET | LL_SCOPE_SIGNAL) : 0,
-    };
-    size_t attr_size = out->abi >= 6 ? sizeof attr : offsetof(struct ll_ruleset_attr, scoped);
-    long rfd = syscall(__NR_landlock_create_ruleset, &attr, attr_size, 0);
-    if (rfd < 0) {
-        snprintf(err, errlen, "cannot create the Landlock ruleset: %s", strerror(errno));
-        return -1;
-    }
-    out->ruleset_fd = (int)rfd;
-
-    /* trusted files: the descriptors the table opened (no symlink on the way) */
-    for (size_t i = 0; i < out->tt.n; i++) {
-        const gsc_tt_entry *e = &out->tt.e[i];
-        if (e->fd < 0 || gsc_policy_is_container_file(m->trusted[e->index].path))
+    out->nrules = out->tt.nid;
+    /* trusted directories: listing only (the descriptors the namespace check opened,
+     * without following any symlink; absent ones get no rule) */
+    for (size_t i = 0; i < w->n; i++) {
+        if (w->d[i].fd < 0)
             continue;
-        uint64_t acc = LL_READ_FILE | (e->executable ? LL_EXECUTE : 0);
-        if (add_rule(out->ruleset_fd, e->fd, acc, 0, handled) < 0) {
-            snprintf(err, errlen, "Landlock rule for trusted file %s: %s",
-                     m->trusted[e->index].path, strerror(errno));
+        if (add_rule(out->ruleset_fd, w->d[i].fd, LL_READ_DIR, 1, handled) < 0) {
+            snprintf(err, errlen, "Landlock rule for trusted directory %.*s: %s",
+                     (int)w->d[i].len, w->d[i].path, strerror(errno));
             return -1;
         }
         out->nrules++;
     }
-    /* trusted directories: listing only */
-    char **dirs;
-    size_t nd = gsc_trusted_dirs(m, &dirs);
-    for (size_t i = 0; i < nd; i++) {
-        long fd = open_path(dirs[i], 0);
-        if (fd < 0) {
-            if (errno == ENOENT)
-                continue;
-            snprintf(err, errlen, "trusted directory %s: %s", dirs[i],
-                     errno == ELOOP ? "a symlink on its path (the namespace changed)"
-                                    : strerror(errno));
-            gsc_trusted_dirs_free(dirs, nd);
-            return -1;
-        }
-        struct stat st;
-        int ok = fstat((int)fd, &st) == 0 && S_ISDIR(st.st_mode);
-        int r = ok ? add_rule(out->ruleset_fd, (int)fd, LL_READ_DIR, 1, handled) : -1;
-        int e = errno;
-        close((int)fd);
-        if (!ok || r < 0) {
-            snprintf(err, errlen, "trusted directory %s: %s", dirs[i],
-                     ok ? strerror(e) : "not a directory (the namespace changed)");
-            gsc_trusted_dirs_free(dirs, nd);
-            return -1;
-        }
-        out->nrules++;
-    }
-    gsc_trusted_dirs_free(dirs, nd);
     /* allowed paths and tmpfs mounts: everything but EXECUTE */
     uint64_t rw = handled & ~LL_EXECUTE;
     for (size_t i = 0; i < m->nallowed; i++)

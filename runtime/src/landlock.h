@@ -17,6 +17,7 @@
 #include <stddef.h>
 
 #include "../core/manifest.h"
+#include "nscheck.h"
 #include "ttable.h"
 
 typedef struct {
@@ -35,11 +36,12 @@ extern int gsc_landlock_active;
  * supervisor's view of the trusted files (identity lookup, verification state). */
 extern gsc_ttable *gsc_rt_ttable;
 
-/* Parent, before fork. 0, or -1 with one line in err (the caller refuses the launch):
+/* Parent, before fork, after the namespace check (w: its directory descriptors). 0, or -1 with one line in err (the caller refuses the launch):
  * Landlock missing or older than ABI 3 without the weak mode, a trusted path that is not
  * canonical (a symlink on the way, not a regular file), an allowed path that resolves to
  * a place holding trusted files, or a kernel error while building the rules. */
-int gsc_landlock_prepare(const gsc_manifest *m, gsc_lock *out, char *err, size_t errlen);
+int gsc_landlock_prepare(const gsc_manifest *m, const gsc_nswalk *w, gsc_lock *out, char *err,
+                         size_t errlen);
 
 /* Child, after fork, before the seccomp filter and exec: sets no_new_privs and restricts
  * itself. 0, or -errno. A no-op returning 0 in the weak mode. */

@@ -21,64 +21,165 @@
 #define __NR_openat2 437
 #endif
 
-static int cmp_str(const void *a, const void *b)
+/* ---- the directory list ------------------------------------------------------------ */
+
+typedef struct {
+    const char *s;
+    size_t len;
+} span;
+
+static int span_cmp(const char *a, size_t al, const char *b, size_t bl)
 {
-    return strcmp(*(char *const *)a, *(char *const *)b);
+    int r = memcmp(a, b, al < bl ? al : bl);
+    if (r)
+        return r;
+    return al < bl ? -1 : al > bl; /* a strict prefix sorts first, as with strcmp */
 }
 
-/* Append every strict ancestor of path ("/" included) to *v. */
-static void add_ancestors(const char *path, char ***v, size_t *n, size_t *cap)
+static int cmp_dir(const void *x, const void *y)
+{
+    const gsc_nsdir *a = x, *b = y;
+    return span_cmp(a->path, a->len, b->path, b->len);
+}
+
+/* Length of the parent of the span path[0..len) ("/a" -> "/" (1), "/a/b" -> "/a"). */
+static size_t parent_len(const char *path, size_t len)
+{
+    size_t i = len;
+    while (i > 0 && path[i - 1] != '/')
+        i--;
+    return i > 1 ? i - 1 : 1;
+}
+
+typedef struct {
+    span *slot;   /* open addressing; s == NULL: empty */
+    size_t cap;   /* power of two */
+    size_t n;
+} dirset;
+
+static uint64_t span_hash(const char *s, size_t len)
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ULL;
+    return h;
+}
+
+static void dirset_grow(dirset *ds)
+{
+    size_t cap = ds->cap ? ds->cap * 2 : 1024;
+    span *slot = rt_xcalloc(cap, sizeof(*slot));
+    for (size_t i = 0; i < ds->cap; i++) {
+        if (!ds->slot[i].s)
+            continue;
+        size_t j = span_hash(ds->slot[i].s, ds->slot[i].len) & (cap - 1);
+        while (slot[j].s)
+            j = (j + 1) & (cap - 1);
+        slot[j] = ds->slot[i];
+    }
+    free(ds->slot);
+    ds->slot = slot;
+    ds->cap = cap;
+}
+
+/* Insert the span; 1 when it was new. */
+static int dirset_add(dirset *ds, const char *s, size_t len)
+{
+    if (2 * (ds->n + 1) > ds->cap)
+        dirset_grow(ds);
+    size_t j = span_hash(s, len) & (ds->cap - 1);
+    while (ds->slot[j].s) {
+        if (ds->slot[j].len == len && memcmp(ds->slot[j].s, s, len) == 0)
+            return 0;
+        j = (j + 1) & (ds->cap - 1);
+    }
+    ds->slot[j].s = s;
+    ds->slot[j].len = len;
+    ds->n++;
+    return 1;
+}
+
+/* Every strict ancestor of the normalised absolute path (stops at the first one already
+ * known: its ancestors are known too). */
+static void add_ancestors(dirset *ds, const char *path)
 {
     size_t len = strlen(path);
-    for (size_t i = len; i > 0; i--) {
-        if (path[i - 1] != '/' || i == len)
-            continue;
-        size_t dl = i - 1 ? i - 1 : 1; /* "/a/b": "/a" then "/" */
-        if (*n == *cap) {
-            *cap = *cap ? *cap * 2 : 256;
-            *v = realloc(*v, *cap * sizeof(**v));
-            if (!*v)
-                rt_refuse("out of memory");
-        }
-        char *d = rt_xmalloc(dl + 1);
-        memcpy(d, path, dl);
-        d[dl] = 0;
-        (*v)[(*n)++] = d;
+    while (len > 1) {
+        len = parent_len(path, len);
+        if (!dirset_add(ds, path, len))
+            return;
     }
 }
 
-size_t gsc_trusted_dirs(const gsc_manifest *m, char ***out)
+static size_t find_dir(const gsc_nswalk *w, const char *s, size_t len)
 {
-    char **v = NULL;
-    size_t n = 0, cap = 0;
+    size_t lo = 0, hi = w->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int r = span_cmp(w->d[mid].path, w->d[mid].len, s, len);
+        if (r == 0)
+            return mid;
+        if (r < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return SIZE_MAX;
+}
+
+void gsc_nswalk_dirs(const gsc_manifest *m, gsc_nswalk *w)
+{
+    memset(w, 0, sizeof(*w));
+    dirset ds = {0};
+    const char *last = NULL;
+    size_t lastlen = 0;
     for (size_t i = 0; i < m->ntrusted; i++) {
         const char *p = m->trusted[i].path;
         if (gsc_policy_is_container_file(p))
             continue;
-        /* Sorted input: the ancestors of consecutive paths mostly repeat; dedupe later. */
-        add_ancestors(p, &v, &n, &cap);
+        /* Sorted input: consecutive files mostly share their directory. */
+        size_t pl = parent_len(p, strlen(p));
+        if (last && pl == lastlen && memcmp(p, last, pl) == 0)
+            continue;
+        last = p;
+        lastlen = pl;
+        add_ancestors(&ds, p);
     }
     for (size_t i = 0; i < m->nsymlinks; i++)
-        add_ancestors(m->symlinks[i].path, &v, &n, &cap);
-    if (n)
-        qsort(v, n, sizeof(*v), cmp_str);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (k && strcmp(v[k - 1], v[i]) == 0) {
-            free(v[i]);
+        add_ancestors(&ds, m->symlinks[i].path);
+    w->d = rt_xcalloc(ds.n ? ds.n : 1, sizeof(*w->d));
+    for (size_t i = 0; i < ds.cap; i++) {
+        if (!ds.slot[i].s)
             continue;
-        }
-        v[k++] = v[i];
+        gsc_nsdir *d = &w->d[w->n++];
+        d->path = ds.slot[i].s;
+        d->len = ds.slot[i].len;
+        d->fd = -1;
     }
-    *out = v;
-    return k;
+    free(ds.slot);
+    if (w->n)
+        qsort(w->d, w->n, sizeof(*w->d), cmp_dir);
+    for (size_t i = 0; i < w->n; i++) {
+        gsc_nsdir *d = &w->d[i];
+        d->parent = d->len == 1 ? SIZE_MAX : find_dir(w, d->path, parent_len(d->path, d->len));
+    }
+    w->file_dir = rt_xcalloc(m->ntrusted ? m->ntrusted : 1, sizeof(*w->file_dir));
+    for (size_t i = 0; i < m->ntrusted; i++) {
+        const char *p = m->trusted[i].path;
+        w->file_dir[i] = gsc_policy_is_container_file(p)
+                             ? SIZE_MAX
+                             : find_dir(w, p, parent_len(p, strlen(p)));
+    }
 }
 
-void gsc_trusted_dirs_free(char **dirs, size_t n)
+void gsc_nswalk_free(gsc_nswalk *w)
 {
-    for (size_t i = 0; i < n; i++)
-        free(dirs[i]);
-    free(dirs);
+    for (size_t i = 0; i < w->n; i++)
+        if (w->d[i].fd >= 0)
+            close(w->d[i].fd);
+    free(w->d);
+    free(w->file_dir);
+    memset(w, 0, sizeof(*w));
 }
 
 static long find_symlink(const gsc_manifest *m, const char *path)
@@ -105,18 +206,21 @@ struct linux_dirent64 {
     char d_name[];
 };
 
-/* List one directory (fd) named dir; -1 with err on a refusal. */
-static int check_dir(const gsc_manifest *m, int fd, const char *dir, unsigned char *seen,
-                     char *err, size_t errlen)
+/* List one directory (fd) whose path is dir[0..dl); -1 with err on a refusal. */
+static int check_dir(const gsc_manifest *m, int fd, const char *dir, size_t dl,
+                     unsigned char *seen, char *err, size_t errlen)
 {
     static char buf[1 << 16] __attribute__((aligned(8)));
     char path[PATH_MAX + 1];
     char target[PATH_MAX + 1];
-    size_t dl = strcmp(dir, "/") == 0 ? 0 : strlen(dir);
+    const int dlen = (int)dl;
+    if (dl == 1)
+        dl = 0; /* "/": names are joined as "/name" */
     for (;;) {
         long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
         if (n < 0) {
-            snprintf(err, errlen, "cannot list trusted directory %s: %s", dir, strerror(errno));
+            snprintf(err, errlen, "cannot list trusted directory %.*s: %s", dlen, dir,
+                     strerror(errno));
             return -1;
         }
         if (n == 0)
@@ -135,7 +239,8 @@ static int check_dir(const gsc_manifest *m, int fd, const char *dir, unsigned ch
             }
             size_t nl = strlen(d->d_name);
             if (dl + 1 + nl > PATH_MAX) {
-                snprintf(err, errlen, "symlink in trusted directory %s: name too long", dir);
+                snprintf(err, errlen, "symlink in trusted directory %.*s: name too long", dlen,
+                         dir);
                 return -1;
             }
             memcpy(path, dir, dl);
@@ -161,47 +266,107 @@ static int check_dir(const gsc_manifest *m, int fd, const char *dir, unsigned ch
     }
 }
 
-int gsc_nscheck(const gsc_manifest *m, size_t *ndirs, char *err, size_t errlen)
+/* Open one component (name, NUL-terminated) beneath the directory fd: no symlink, no
+ * "..", no magic link, whatever the name holds. */
+static long open_beneath(int dirfd, const char *name, int flags)
 {
-    char **dirs;
-    size_t n = gsc_trusted_dirs(m, &dirs);
-    unsigned char *seen = rt_xcalloc(m->nsymlinks ? m->nsymlinks : 1, 1);
     struct open_how how = {
-        .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW,
+        .flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+    return syscall(__NR_openat2, dirfd, name, &how, sizeof how);
+}
+
+static long open_root(int flags)
+{
+    struct open_how how = {
+        .flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
         .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
     };
-    int r = 0;
-    *ndirs = 0;
-    for (size_t i = 0; i < n && r == 0; i++) {
-        long fd = syscall(__NR_openat2, AT_FDCWD, dirs[i], &how, sizeof how);
-        if (fd < 0) {
-            int e = errno;
-            if (e == ENOENT)
-                continue;
-            if (e == EACCES) {
-                /* Not listable with our credentials. If we cannot even search it, neither
-                 * can the app (same credentials): nothing below is reachable. */
-                struct open_how p = {.flags = O_PATH | O_CLOEXEC | O_NOFOLLOW,
-                                     .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS};
-                long pfd = syscall(__NR_openat2, AT_FDCWD, dirs[i], &p, sizeof p);
-                int searchable = pfd >= 0 && faccessat((int)pfd, ".", X_OK, 0) == 0;
-                if (pfd >= 0)
-                    close((int)pfd);
-                if (!searchable)
-                    continue;
-            }
-            snprintf(err, errlen, "namespace changed: trusted directory %s: %s", dirs[i],
-                     e == ELOOP     ? "a symlink on its path"
-                     : e == ENOTDIR ? "not a directory"
-                                    : strerror(e));
-            r = -1;
-            break;
+    return syscall(__NR_openat2, AT_FDCWD, "/", &how, sizeof how);
+}
+
+/* Open directory i from its parent's descriptor ("/" from the root). Sets fd and state;
+ * -1 with err on a refusal. */
+static int open_dir(gsc_nswalk *w, size_t i, char *err, size_t errlen)
+{
+    gsc_nsdir *d = &w->d[i];
+    int pfd;
+    char name[NAME_MAX + 1];
+    if (d->len == 1) {
+        pfd = AT_FDCWD;
+        name[0] = 0;
+    } else {
+        const gsc_nsdir *p = &w->d[d->parent];
+        if (p->state != GSC_NSDIR_LISTED) {
+            /* Absent below absent; unreachable below unsearchable (the app has our
+             * credentials: it cannot reach anything below either). */
+            d->state = p->state;
+            return 0;
         }
-        (*ndirs)++;
-        r = check_dir(m, (int)fd, dirs[i], seen, err, errlen);
-        close((int)fd);
+        pfd = p->fd;
+        size_t pl = p->len == 1 ? 1 : p->len + 1;
+        size_t nl = d->len - pl;
+        if (nl > NAME_MAX) {
+            snprintf(err, errlen, "namespace changed: trusted directory %.*s: %s", (int)d->len,
+                     d->path, strerror(ENAMETOOLONG));
+            return -1;
+        }
+        memcpy(name, d->path + pl, nl);
+        name[nl] = 0;
+    }
+    long fd = d->len == 1 ? open_root(O_RDONLY | O_DIRECTORY)
+                          : open_beneath(pfd, name, O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        d->fd = (int)fd;
+        d->state = GSC_NSDIR_LISTED;
+        return 0;
+    }
+    int e = errno;
+    if (e == ENOENT) {
+        d->state = GSC_NSDIR_ABSENT;
+        return 0;
+    }
+    if (e == EACCES) {
+        /* Not listable with our credentials. If we cannot even search it, neither can the
+         * app (same credentials): nothing below is reachable. */
+        long qfd = d->len == 1 ? open_root(O_PATH) : open_beneath(pfd, name, O_PATH);
+        int searchable = qfd >= 0 && faccessat((int)qfd, ".", X_OK, 0) == 0;
+        if (qfd >= 0 && !searchable) {
+            d->fd = (int)qfd; /* kept for its Landlock rule (listing) */
+            d->state = GSC_NSDIR_UNSEARCHABLE;
+            return 0;
+        }
+        if (qfd >= 0)
+            close((int)qfd);
+    }
+    snprintf(err, errlen, "namespace changed: trusted directory %.*s: %s", (int)d->len,
+             d->path,
+             e == ELOOP     ? "a symlink on its path"
+             : e == ENOTDIR ? "not a directory"
+                            : strerror(e));
+    return -1;
+}
+
+int gsc_nscheck(const gsc_manifest *m, gsc_nswalk *w, char *err, size_t errlen)
+{
+    gsc_nswalk_dirs(m, w);
+    unsigned char *seen = rt_xcalloc(m->nsymlinks ? m->nsymlinks : 1, 1);
+    int r = 0;
+    /* Sorted: every parent is opened before its children. */
+    for (size_t i = 0; i < w->n && r == 0; i++) {
+        if ((r = open_dir(w, i, err, errlen)) < 0)
+            break;
+        if (w->d[i].state != GSC_NSDIR_LISTED)
+            continue;
+        w->nlisted++;
+        r = check_dir(m, w->d[i].fd, w->d[i].path, w->d[i].len, seen, err, errlen);
     }
     for (size_t i = 0; r == 0 && i < m->nsymlinks; i++) {
+        const char *sp = m->symlinks[i].path;
+        size_t di = find_dir(w, sp, parent_len(sp, strlen(sp)));
+        if (di != SIZE_MAX && w->d[di].state == GSC_NSDIR_UNSEARCHABLE)
+            continue; /* not listed: unreachable for the app too */
         if (!seen[i] && !gsc_policy_is_container_file(m->symlinks[i].path)) {
             snprintf(err, errlen, "namespace changed: pinned symlink %s is missing",
                      m->symlinks[i].path);
@@ -209,6 +374,7 @@ int gsc_nscheck(const gsc_manifest *m, size_t *ndirs, char *err, size_t errlen)
         }
     }
     free(seen);
-    gsc_trusted_dirs_free(dirs, n);
+    if (r < 0)
+        gsc_nswalk_free(w);
     return r;
 }

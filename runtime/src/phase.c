@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -97,6 +98,8 @@ static void verify_entry(gsc_tt_entry *e, uint8_t *buf)
 static void *verifier(void *arg)
 {
     (void)arg;
+    /* Named: the benchmark (and an operator) can see whether verification still runs. */
+    prctl(PR_SET_NAME, "gsc-verifier", 0, 0, 0);
     /* Only idle CPU time: the app comes first. */
     struct sched_param sp = {.sched_priority = 0};
     if (sched_setscheduler(0, SCHED_IDLE, &sp) < 0)

@@ -4,12 +4,14 @@
 #include <fcntl.h>
 #include <linux/seccomp.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -69,6 +71,48 @@ static int status_code(int st)
     return 1;
 }
 
+/* The notification thread: blocks in SECCOMP_IOCTL_NOTIF_RECV (no poll per call: with
+ * SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP the kernel wakes it on the asking thread's CPU) and
+ * answers. The main thread handles signals and the verifier's wake-ups; the execs the
+ * verifier releases (rt_exec_flush) and every handler run under one lock, so a deferred
+ * exec is never missed between the handler's check and the flush. */
+typedef struct {
+    const gsc_manifest *m;
+    int nfd;
+    size_t reqsize;
+} notif_loop;
+
+static pthread_mutex_t handler_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void *notif_thread(void *arg)
+{
+    const notif_loop *l = arg;
+    prctl(PR_SET_NAME, "gsc-notify", 0, 0, 0);
+    struct seccomp_notif *req = rt_xcalloc(1, l->reqsize);
+    for (;;) {
+        memset(req, 0, l->reqsize);
+        if (ioctl(l->nfd, SECCOMP_IOCTL_NOTIF_RECV, req) == 0) {
+            pthread_mutex_lock(&handler_lock);
+            handle(l->m, l->nfd, req);
+            pthread_mutex_unlock(&handler_lock);
+            continue;
+        }
+        if (errno == EINTR)
+            continue;
+        /* ENOENT: the asking task died before we took its call, or no filtered task is
+         * left (then the call returns at once: stop on the hang-up). */
+        int e = errno;
+        struct pollfd p = {.fd = l->nfd, .events = POLLIN};
+        if (e != ENOENT)
+            LOG_WARN("seccomp receive: %s", strerror(e));
+        if (poll(&p, 1, e == ENOENT ? 0 : 10) >= 0 &&
+            (p.revents & (POLLHUP | POLLERR | POLLNVAL)))
+            break;
+    }
+    free(req);
+    return NULL;
+}
+
 int rt_supervise(const gsc_manifest *m, int notify_fd, int sigfd, int verifier_fd, pid_t app)
 {
     rt_creds_init();
@@ -83,41 +127,46 @@ int rt_supervise(const gsc_manifest *m, int notify_fd, int sigfd, int verifier_f
     size_t reqsize = sizes.seccomp_notif > sizeof(struct seccomp_notif)
                          ? sizes.seccomp_notif
                          : sizeof(struct seccomp_notif);
-    struct seccomp_notif *req = rt_xcalloc(1, reqsize);
     /* Linux >= 6.6: the app thread that asks and the supervisor that answers wake each
      * other on the current CPU (a synchronous hand-off, no cross-CPU wake-up). Only a
      * scheduling hint: without it (older kernels) everything works the same, slower. */
     if (ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_SET_FLAGS, SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP) < 0)
         LOG_TRACE("seccomp synchronous wake-up unavailable: %s", strerror(errno));
+    else
+        LOG_TRACE("seccomp synchronous wake-up set");
+
+    /* Every forwarded signal is blocked in this thread (main.c), so the new thread
+     * inherits the mask: signals reach the signalfd only. */
+    static notif_loop loop;
+    loop = (notif_loop){.m = m, .nfd = notify_fd, .reqsize = reqsize};
+    pthread_t th;
+    int r = pthread_create(&th, NULL, notif_thread, &loop);
+    if (r != 0) {
+        /* No thread: the app's intercepted calls would wait for ever; fail closed. */
+        LOG_ERR("cannot start the notification thread: %s", strerror(r));
+        kill(app, SIGKILL);
+        return 126;
+    }
+    pthread_detach(th);
 
     int app_status = -1;
     while (app_status < 0) {
-        struct pollfd pfd[3] = {{.fd = sigfd, .events = POLLIN},
-                                {.fd = verifier_fd, .events = POLLIN},
-                                {.fd = notify_fd, .events = POLLIN}};
-        int r = poll(pfd, notify_fd >= 0 ? 3 : 2, -1);
-        if (r < 0) {
+        struct pollfd pfd[2] = {{.fd = sigfd, .events = POLLIN},
+                                {.fd = verifier_fd, .events = POLLIN}};
+        int pr = poll(pfd, 2, -1);
+        if (pr < 0) {
             if (errno == EINTR)
                 continue;
             LOG_ERR("poll: %s", strerror(errno));
             break;
         }
-        if (notify_fd >= 0 && (pfd[2].revents & POLLIN)) {
-            memset(req, 0, reqsize);
-            if (ioctl(notify_fd, SECCOMP_IOCTL_NOTIF_RECV, req) == 0)
-                handle(m, notify_fd, req);
-            else if (errno != EINTR && errno != ENOENT)
-                LOG_WARN("seccomp receive: %s", strerror(errno));
-        } else if (notify_fd >= 0 && (pfd[2].revents & (POLLHUP | POLLERR | POLLNVAL))) {
-            close(notify_fd); /* no filtered task is left */
-            notify_fd = -1;
-        }
         if (pfd[1].revents & POLLIN) {
             uint64_t v;
             if (read(verifier_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
                 LOG_TRACE("verifier eventfd: %s", strerror(errno));
-            if (notify_fd >= 0)
-                rt_exec_flush(notify_fd, m);
+            pthread_mutex_lock(&handler_lock);
+            rt_exec_flush(notify_fd, m);
+            pthread_mutex_unlock(&handler_lock);
         }
         if (pfd[0].revents & POLLIN) {
             struct signalfd_siginfo si;
@@ -144,6 +193,5 @@ int rt_supervise(const gsc_manifest *m, int notify_fd, int sigfd, int verifier_f
             }
         }
     }
-    free(req);
     return app_status < 0 ? 1 : app_status;
 }

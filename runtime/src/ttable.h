@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "../core/manifest.h"
+#include "nscheck.h"
 
 enum { GSC_TT_MISSING = 0, GSC_TT_PRESENT = 1 };
 
@@ -32,11 +33,19 @@ typedef struct {
     size_t nid;
 } gsc_ttable;
 
-/* Open and stat every trusted file. Returns 0, or -1 with a one-line reason in err when
+/* Called for every present entry as soon as it is filled (possibly from a second thread,
+ * never twice for one entry): the Landlock rule. 0, or -errno to refuse the launch. */
+typedef int (*gsc_ttable_hook)(void *ctx, const gsc_tt_entry *e);
+
+/* Open and stat every trusted file, each relative to its directory's descriptor from the
+ * namespace check (w). Returns 0, or -1 with a one-line reason in err when
  * the namespace under a trusted path is not what the manifest says (a path component is a
  * symlink or not a directory, the entry is not a regular file). A missing file (ENOENT) is
- * not an error here: the open-time policy answers for it. */
-int gsc_ttable_build(const gsc_manifest *m, gsc_ttable *t, char *err, size_t errlen);
+ * not an error here: the open-time policy answers for it. With a large table and a second
+ * CPU, a second thread shares the work; a failure reports the first failing entry in
+ * manifest order. */
+int gsc_ttable_build(const gsc_manifest *m, const gsc_nswalk *w, gsc_ttable *t,
+                     gsc_ttable_hook hook, void *ctx, char *err, size_t errlen);
 
 /* The entry whose open file has this identity, or NULL. */
 gsc_tt_entry *gsc_ttable_find(const gsc_ttable *t, dev_t dev, ino_t ino);

@@ -84,6 +84,17 @@ def test_supervisor_environment_not_leaked(make_bundle: MakeBundle, probe: str) 
     assert "s3cr3t-value" not in out["__stderr__"]
 
 
+def test_supervisor_environment_not_leaked_in_phase_2(make_bundle: MakeBundle) -> None:
+    """In phase 2 the kernel decides opens: /proc/<supervisor>/environ opened by the app
+    itself must not show the host's environment (the supervisor wipes its copy)."""
+    b = make_bundle("sleep 1; cat /proc/$PPID/environ; echo done", allowed=["/proc/"],
+                    log_level="debug")
+    res = b.run(env={"SECRET_TOKEN": "s3cr3t-value"})
+    assert res.returncode == 0, res.stderr
+    assert "done" in res.stdout
+    assert "s3cr3t-value" not in res.stdout + res.stderr
+
+
 def test_supervisor_proc_via_cwd_and_symlink(make_bundle: MakeBundle, probe: str,
                                              tmp_path: Path) -> None:
     """chdir() is native: starting from a cwd inside /proc/<supervisor>, or through a

@@ -4,9 +4,12 @@ bytes, the manifest or the signature were changed, or when the operator's pins d
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from elftools.elf.elffile import ELFFile
@@ -151,3 +154,30 @@ def test_key_file_not_in_bundle(make_bundle: MakeBundle) -> None:
                               serialization.NoEncryption())
     for f in b.gsc.iterdir():
         assert pem not in f.read_bytes()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a directory another "
+                    "user cannot search")
+def test_unsearchable_trusted_directory_is_skipped(make_bundle: MakeBundle,
+                                                   tmp_path: Path) -> None:
+    """A trusted directory the runtime's user cannot search (e.g. /root for a non-root
+    image) is skipped with everything below it: the app, with the same credentials, cannot
+    reach it either. Its trusted files are missing for the app (no refusal at launch) and
+    its pinned symlinks are not required."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    (locked / "x").write_text("x")
+    os.symlink("x", locked / "l")
+    b = make_bundle("cat locked/x || echo unreachable", trusted=[str(locked / "x")])
+    assert any(s["path"] == str(locked / "l") for s in b.manifest["gsc"]["symlinks"])
+    locked.chmod(0o700)
+    tmp_path.chmod(0o755)
+    tmp_path.parent.chmod(0o755)  # trusted directories must be listable by the runtime
+    try:
+        res = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                              str(b.exe)], capture_output=True, text=True, env={}, cwd="/",
+                             check=False, timeout=30)
+    finally:
+        tmp_path.parent.chmod(0o700)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "unreachable", (res.stdout, res.stderr)
