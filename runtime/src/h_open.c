@@ -89,7 +89,27 @@ static void told_add(uint64_t h)
  * What the app's memory held is read once (path, process_vm_readv); a repeated absolute
  * path costs that read and a hash lookup (below the debug level, where every line is
  * written anyway). */
-static void log_after_continue(call *c, int dirfd, const char *path, int flags)
+/* The absolute form of the app's path: relative names joined to its cwd or dirfd. Read
+ * before the reply, so that a process that exits at once (a failing `cat`) still gets its
+ * denial explained. 0, or -1 when it cannot be told. */
+static int join_app_path(const call *c, int dirfd, const char *path, char *full, size_t len)
+{
+    if (path[0] == '/')
+        return (size_t)snprintf(full, len, "%s", path) < len ? 0 : -1;
+    char link[64], base[PATH_MAX];
+    if (dirfd == AT_FDCWD)
+        snprintf(link, sizeof(link), "/proc/%d/cwd", (int)c->tid);
+    else
+        snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int)c->tid, dirfd);
+    ssize_t n = readlink(link, base, sizeof(base) - 1);
+    if (n <= 0)
+        return -1;
+    base[n] = 0;
+    return (size_t)snprintf(full, len, "%s/%s", base, path) < len ? 0 : -1;
+}
+
+/* full: join_app_path's result, or NULL. */
+static void log_after_continue(call *c, const char *full_in, const char *path, int flags)
 {
     char full[PATH_MAX], norm[PATH_MAX];
     /* Names relative to the app's own /proc entries mean something else to us: skip. */
@@ -105,21 +125,9 @@ static void log_after_continue(call *c, int dirfd, const char *path, int flags)
         if (told_has(h))
             return;
     }
-    if (path[0] == '/') {
-        snprintf(full, sizeof(full), "%s", path);
-    } else {
-        char link[64], base[PATH_MAX];
-        if (dirfd == AT_FDCWD)
-            snprintf(link, sizeof(link), "/proc/%d/cwd", (int)c->tid);
-        else
-            snprintf(link, sizeof(link), "/proc/%d/fd/%d", (int)c->tid, dirfd);
-        ssize_t n = readlink(link, base, sizeof(base) - 1);
-        if (n <= 0)
-            return;
-        base[n] = 0;
-        if ((size_t)snprintf(full, sizeof(full), "%s/%s", base, path) >= sizeof(full))
-            return;
-    }
+    if (!full_in)
+        return;
+    snprintf(full, sizeof(full), "%s", full_in);
     const gsc_trusted_file *t;
     if (gsc_path_normalise(full, norm, sizeof(norm)) != 0)
         return;
@@ -178,12 +186,15 @@ static void do_open(call *c, int dirfd, uint64_t path_addr, int flags, mode_t mo
             return;
         }
         if (e < 0 || !rt_enc_maybe(c, dirfd, path)) {
+            char full[PATH_MAX];
+            /* absolute names cost nothing here; relative ones one readlink */
+            int have_full = e >= 0 && join_app_path(c, dirfd, path, full, sizeof(full)) == 0;
             rt_respond(c, 0, 1);
             if (e < 0)
                 return;
             LOG_DEBUG("policy: %s %s: left to the kernel's Landlock domain (phase 2) "
                       "(pid %d)", what, path, (int)c->tid);
-            log_after_continue(c, dirfd, path, flags);
+            log_after_continue(c, have_full ? full : NULL, path, flags);
             return;
         }
     }
@@ -252,7 +263,13 @@ again:
              * hold for everything beneath, "/" included, so the kernel lets phase 2 list
              * them; phase 1 answers the same (docs/runtime.md, "Directories"). */
             struct stat dst;
-            if (!is_write(flags) && fstat(r.fd, &dst) == 0 && S_ISDIR(dst.st_mode)) {
+            if (flags & O_PATH) {
+                /* A handle that reads nothing (as stat() tells natively): the kernel gives
+                 * it in phase 2 too, and every open or exec through it comes back here or
+                 * to the Landlock domain. */
+                k = GSC_PATH_TRUSTED_DIR;
+                note = "O_PATH";
+            } else if (!is_write(flags) && fstat(r.fd, &dst) == 0 && S_ISDIR(dst.st_mode)) {
                 k = GSC_PATH_TRUSTED_DIR;
                 note = "listing only";
             } else {

@@ -269,5 +269,9 @@ int main(int argc, char **argv)
     LOG_DEBUG("supervising pid %d (%s)", (int)pid, m->entrypoint);
     /* After the fork and with every signal blocked: the thread inherits the mask. */
     int vfd = rt_phase_start(m, &lock.tt);
-    return rt_supervise(m, nfd, sigfd, vfd, pid);
+    int rc = rt_supervise(m, nfd, sigfd, vfd, pid);
+    /* The notification and verifier threads may still be running: leave without running
+     * exit-time teardown under them (a crash there would replace the app's status). */
+    fflush(NULL);
+    _exit(rc);
 }
