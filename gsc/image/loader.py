@@ -191,19 +191,25 @@ class ArchiveSource(ImageSource):
                            _cleanup=finalizer)
 
     def read_dir(self, directory: str) -> dict[str, bytes]:
-        fs = self.image.fs
-        real = fs.resolve(directory)
-        out: dict[str, bytes] = {}
-        if real is None:
-            return out
-        for name in fs.listdir(real):
-            entry = fs.get(paths.normalize(real + "/" + name))
-            if entry is not None and entry.kind == "file":
-                out[name] = fs.read_bytes(entry.path)
-        return out
+        return regular_files_in(self.image, directory)
 
     def open(self, *, retain: Retain = "needed", progress: Progress | None = None) -> Image:
         return self.image
+
+
+def regular_files_in(image: Image, directory: str) -> dict[str, bytes]:
+    """{name: bytes} of the regular files directly in `directory` of the image (through
+    the image's own symlinks; nothing if it does not exist)."""
+    fs = image.fs
+    real = fs.resolve(directory)
+    out: dict[str, bytes] = {}
+    if real is None:
+        return out
+    for name in fs.listdir(real):
+        entry = fs.get(paths.normalize(real + "/" + name))
+        if entry is not None and entry.kind == "file":
+            out[name] = fs.read_bytes(entry.path)
+    return out
 
 
 def load_image(ref: str, *, pull: bool = True, client: Any | None = None,

@@ -263,19 +263,10 @@ class DistSource(ImageSource):
         return self._parts
 
     def read_dir(self, directory: str) -> dict[str, bytes]:
-        from gsc.image import paths
+        from gsc.image.loader import regular_files_in
 
         with self.open() as image:
-            fs = image.fs
-            real = fs.resolve(directory)
-            out: dict[str, bytes] = {}
-            if real is None:
-                return out
-            for name in fs.listdir(real):
-                entry = fs.get(paths.normalize(real + "/" + name))
-                if entry is not None and entry.kind == "file":
-                    out[name] = fs.read_bytes(entry.path)
-            return out
+            return regular_files_in(image, directory)
 
     def open(self, *, retain: Retain = "needed", progress: Progress | None = None) -> Image:
         parts = self.parts()
