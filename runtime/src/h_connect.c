@@ -521,8 +521,8 @@ static void connect_without_getfd(call *c, job *j, int fd, int le)
     else if (type != SOCK_DGRAM && state != UNIX_SS_UNCONNECTED)
         e = -EISCONN;
     else if (bound) {
-        LOG_WARN("connect: pid %d connects a unix socket that has a name; it cannot be "
-                 "connected on its behalf without pidfd_getfd (refused)", (int)c->tid);
+        LOG_ERR("connect: refused for pid %d: its unix socket is bound to a name, and it "
+                "cannot be connected on its behalf without pidfd_getfd", (int)c->tid);
         e = -EACCES;
     } else if (type != SOCK_STREAM && type != SOCK_DGRAM && type != SOCK_SEQPACKET) {
         e = -EAFNOSUPPORT;
