@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
@@ -59,10 +58,6 @@ typedef struct job_s {
     struct sockaddr_storage addr;   /* what we connect to */
     socklen_t len;
     rt_identity who;
-    /* Without pidfd_getfd: the supervisor makes a socket of the app's type (AF_UNIX),
-     * connects it, and installs it at the app's descriptor number. */
-    int replace;
-    int fdnum, type, nonblock, cloexec;
     struct job_s *next;
 } job;
 
@@ -96,13 +91,6 @@ static void reply(const job *j, int err)
 static int connect_as_app(job *j)
 {
     int e = rt_identity_enter(&j->who);
-    if (e == 0 && j->replace) {
-        /* made as the app: the socket's owner and file credentials are the app's */
-        j->sock = socket(AF_UNIX, j->type | SOCK_CLOEXEC | (j->nonblock ? SOCK_NONBLOCK : 0),
-                         0);
-        if (j->sock < 0)
-            e = -errno;
-    }
     if (e == 0)
         e = connect(j->sock, (struct sockaddr *)&j->addr, j->len) < 0 ? -errno : 0;
     if (rt_identity_leave(&j->who) < 0) {
@@ -112,30 +100,13 @@ static int connect_as_app(job *j)
     return e;
 }
 
-/* Answer with connect's result e; a replacement socket that connected is first installed
- * at the app's descriptor number (if the call is gone meanwhile, nothing is installed). */
-static void finish(job *j, int e)
-{
-    if (j->replace && e == 0) {
-        call c;
-        rt_call_init(&c, NULL, j->nfd, j->id, j->tid);
-        e = rt_install_at(&c, j->sock, j->fdnum, j->cloexec);
-        if (e == -ENOENT)
-            return; /* the call is gone: the app's socket is untouched */
-        if (e < 0)
-            LOG_WARN("connect: cannot install the connected socket in pid %d: %s",
-                     (int)j->tid, strerror(-e));
-    }
-    reply(j, e);
-}
-
 static void work(job *j)
 {
     call c;
     rt_call_init(&c, NULL, j->nfd, j->id, j->tid);
     /* Not waited for any more (interrupted, killed): do not connect for nobody. */
     if (rt_still_valid(&c))
-        finish(j, connect_as_app(j));
+        reply(j, connect_as_app(j));
     job_free(j);
 }
 
@@ -376,177 +347,35 @@ static void uninspectable(call *c, job *j)
 /* ---- Without pidfd_getfd (Docker's default seccomp profile refuses it without
  * CAP_SYS_PTRACE) ------------------------------------------------------------------------
  *
- * A pathname AF_UNIX address is still connected by the supervisor, race-free: it learns
- * the type of the app's socket from /proc (the socket inode from /proc/TID/fd/N, its type,
- * state and name from /proc/TID/net/unix, O_NONBLOCK and O_CLOEXEC from
- * /proc/TID/fdinfo/N), makes a socket of that type as the app, connects it to the checked
- * socket file, and installs it at the app's descriptor number (SECCOMP_ADDFD_FLAG_SETFD,
- * like dup2) before answering 0. Lost: options the app set on its socket before connect
- * (none matter to an unbound unix client) and descriptors that duplicate the app's
- * unconnected socket (they stay unconnected). Every other address is CONTINUEd
- * (docs/runtime.md, "Residual races and gaps"). */
-
-#define UNIX_ACCEPTCON 0x10000 /* __SO_ACCEPTCON in /proc/net/unix's Flags: listening */
-#define UNIX_SS_UNCONNECTED 1
-
-/* readlink (link) or read of one of the app's /proc/TID files whose access the kernel
- * checks like ptrace (PTRACE_MODE_READ_FSCREDS): as ourselves, else (root supervisor, a
- * dumpable process of another user) with that user's file system ids. Length or -errno. */
-static ssize_t proc_get(call *c, const char *p, char *buf, size_t len, int link)
-{
-    for (int as_owner = 0; as_owner < 2; as_owner++) {
-        uid_t u;
-        gid_t g;
-        if (as_owner) {
-            if (!rt_sup_root() || rt_owner_ids(c, &u, &g) < 0)
-                return -EACCES;
-            setfsgid(g);
-            setfsuid(u);
-        }
-        ssize_t n;
-        int e;
-        if (link) {
-            n = readlink(p, buf, len - 1);
-            e = errno;
-        } else {
-            int fd = open(p, O_RDONLY | O_CLOEXEC);
-            n = fd < 0 ? -1 : read(fd, buf, len - 1);
-            e = errno;
-            if (fd >= 0)
-                close(fd);
-        }
-        if (as_owner) {
-            setfsuid(0);
-            setfsgid(getegid());
-        }
-        if (n >= 0) {
-            buf[n] = 0;
-            return n;
-        }
-        if (e != EACCES && e != EPERM)
-            return -e;
-    }
-    return -EACCES;
-}
-
-/* The app's descriptor fd: its socket inode and O_NONBLOCK/O_CLOEXEC. 0, -EBADF (not
- * open), -ENOTSOCK, -EACCES (cannot inspect the process). */
-static int app_socket(call *c, int fd, unsigned long *ino, int *nonblock, int *cloexec)
-{
-    char p[64], buf[256];
-    snprintf(p, sizeof(p), "/proc/%d/fd/%d", (int)c->tid, fd);
-    ssize_t n = proc_get(c, p, buf, sizeof(buf), 1);
-    if (n < 0)
-        return n == -ENOENT ? -EBADF : -EACCES;
-    if (sscanf(buf, "socket:[%lu]", ino) != 1)
-        return -ENOTSOCK;
-    snprintf(p, sizeof(p), "/proc/%d/fdinfo/%d", (int)c->tid, fd);
-    n = proc_get(c, p, buf, sizeof(buf), 0);
-    if (n < 0)
-        return n == -ENOENT ? -EBADF : -EACCES;
-    const char *f = strstr(buf, "flags:");
-    unsigned long fl;
-    if (!f || sscanf(f + 6, "%lo", &fl) != 1)
-        return -EACCES;
-    *nonblock = (fl & O_NONBLOCK) != 0;
-    *cloexec = (fl & O_CLOEXEC) != 0;
-    return 0;
-}
-
-/* The unix socket with this inode in the app's network namespace: its type, socket state,
- * flags and whether it has a name. 0, or -ENOENT (not a unix socket), -EACCES. */
-static int unix_info(call *c, unsigned long ino, int *type, int *state, unsigned *flags,
-                     int *bound)
-{
-    char p[64], line[512];
-    snprintf(p, sizeof(p), "/proc/%d/net/unix", (int)c->tid);
-    FILE *f = fopen(p, "re");
-    if (!f)
-        return -EACCES;
-    int r = -ENOENT;
-    while (fgets(line, sizeof(line), f)) {
-        unsigned refs, proto, fl, ty, st;
-        unsigned long in;
-        int end = 0;
-        if (sscanf(line, "%*s %x %x %x %x %x %lu%n", &refs, &proto, &fl, &ty, &st, &in,
-                   &end) != 6 || in != ino)
-            continue;
-        *type = (int)ty;
-        *state = (int)st;
-        *flags = fl;
-        *bound = line[end] == ' ';
-        r = 0;
-        break;
-    }
-    fclose(f);
-    return r;
-}
-
-static void connect_without_getfd(call *c, job *j, int fd, int le)
+ * The app's socket cannot be taken, so the kernel runs the connect (CONTINUE) once the
+ * copied address passed the policy: a pathname AF_UNIX address is resolved and classified
+ * as above (denied: EACCES + log, missing: ENOENT), anything else goes as it is. A socket
+ * the supervisor made and installed at the app's descriptor number instead would be
+ * race-free but is not the app's socket: an epoll registration made before connect (nginx
+ * registers its upstream socket, then connects) would watch the closed one. Residual
+ * (docs/runtime.md): a second thread (code already running in the app) can rewrite the
+ * address after the check, so that the kernel connects to a socket at a denied path. */
+static void connect_without_getfd(call *c, job *j, int le)
 {
     char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
-    if (!unix_pathname(&j->addr, j->len, path, sizeof(path))) {
-        /* Not a pathname unix address: the kernel connects (residual: a second thread may
-         * rewrite the address and swap the descriptor before the kernel reads them). */
-        job_free(j);
+    int is_path = unix_pathname(&j->addr, j->len, path, sizeof(path));
+    job_free(j);
+    if (!is_path)
         return rt_respond(c, 0, 1);
-    }
-    unsigned long ino = 0;
-    int nonblock = 0, cloexec = 0, type = 0, state = 0, bound = 0;
-    unsigned flags = 0;
-    int e = le < 0 ? -EACCES : app_socket(c, fd, &ino, &nonblock, &cloexec);
-    if (e == 0)
-        e = unix_info(c, ino, &type, &state, &flags, &bound);
     if (!rt_still_valid(c)) {
         c->answered = 1;
-        job_free(j);
         return;
     }
-    if (e == -EACCES)
-        return uninspectable(c, j);
-    if (e == -ENOENT)
-        e = -EAFNOSUPPORT; /* a socket of another family given a unix address */
-    if (e < 0) {
-        job_free(j);
-        return rt_respond(c, e, 0);
+    if (le < 0) {
+        rt_note_uninspectable(c->tid);
+        return rt_respond(c, -EACCES, 0);
     }
     int target;
-    if ((e = unix_check(c, path, &target)) < 0) {
-        job_free(j);
+    int e = unix_check(c, path, &target);
+    if (e < 0)
         return rt_respond(c, e, 0);
-    }
-    j->target = target;
-    if (type != SOCK_DGRAM && (flags & UNIX_ACCEPTCON))
-        e = -EINVAL;
-    else if (type != SOCK_DGRAM && state != UNIX_SS_UNCONNECTED)
-        e = -EISCONN;
-    else if (bound) {
-        LOG_ERR("connect: refused for pid %d: its unix socket is bound to a name, and it "
-                "cannot be connected on its behalf without pidfd_getfd", (int)c->tid);
-        e = -EACCES;
-    } else if (type != SOCK_STREAM && type != SOCK_DGRAM && type != SOCK_SEQPACKET) {
-        e = -EAFNOSUPPORT;
-    } else {
-        e = rt_identity_of(c, &j->who);
-    }
-    if (e < 0) {
-        job_free(j);
-        return rt_respond(c, e, 0);
-    }
-    unix_retarget(j, target);
-    j->replace = 1;
-    j->fdnum = fd;
-    j->type = type;
-    j->nonblock = nonblock;
-    j->cloexec = cloexec;
-    if (!nonblock) {
-        c->answered = 1;
-        return run_blocking(j);
-    }
-    e = connect_as_app(j);
-    c->answered = 1;
-    finish(j, e);
-    job_free(j);
+    close(target);
+    rt_respond(c, 0, 1);
 }
 
 void rt_h_connect(call *c, const rt_callspec *s, const uint64_t *a)
@@ -574,7 +403,7 @@ void rt_h_connect(call *c, const rt_callspec *s, const uint64_t *a)
     }
     int le = rt_creds_load(c, 0);
     if (!rt_getfd_usable())
-        return connect_without_getfd(c, j, fd, le);
+        return connect_without_getfd(c, j, le);
     j->sock = take_fd(c, fd);
     /* Everything above is about the thread that asked only if its call is still
      * pending. */
@@ -614,7 +443,6 @@ void rt_h_connect(call *c, const rt_callspec *s, const uint64_t *a)
     /* Non-blocking: connect returns at once (EINPROGRESS for TCP, EAGAIN for a full unix
      * backlog). */
     e = connect_as_app(j);
-    c->answered = 1;
-    finish(j, e);
     job_free(j);
+    rt_respond(c, e, 0);
 }

@@ -190,18 +190,3 @@ void rt_read_failed(call *c, int e)
     rt_respond(c, e, 0);
 }
 
-/* Install fd in the app at its descriptor number target (replacing what is there, like
- * dup2), without answering the call: 0 or -errno (-ENOENT: the call is gone). */
-int rt_install_at(call *c, int fd, int target, int cloexec)
-{
-    struct seccomp_notif_addfd a;
-    memset(&a, 0, sizeof(a));
-    a.id = c->id;
-    a.flags = SECCOMP_ADDFD_FLAG_SETFD;
-    a.srcfd = (uint32_t)fd;
-    a.newfd = (uint32_t)target;
-    a.newfd_flags = cloexec ? O_CLOEXEC : 0;
-    if (ioctl(c->nfd, SECCOMP_IOCTL_NOTIF_ADDFD, &a) < 0)
-        return -errno;
-    return 0;
-}

@@ -40,9 +40,6 @@ int rt_still_valid(const call *c);
 /* Hand fd to the app as the result of its open (SECCOMP_ADDFD_FLAG_SEND); closes fd. */
 void rt_inject(call *c, int fd, int cloexec);
 
-/* Install fd in the app at descriptor number target (SECCOMP_ADDFD_FLAG_SETFD: replaces
- * what is there, like dup2) without answering: 0 or -errno. fd stays ours. */
-int rt_install_at(call *c, int fd, int target, int cloexec);
 /* pidfd_getfd works here (not refused by a seccomp profile such as Docker's default). */
 int rt_getfd_usable(void);
 

@@ -139,6 +139,67 @@ static int unix_odd(const char *path, const char *bindpath)
     return e;
 }
 
+/* A server in a child process (it outlives the probe's commands): a unix stream socket
+ * bound at arg, or TCP on 127.0.0.1 port arg; answers "ping" with "pong" per connection. */
+static int serve(const char *arg, int tcp)
+{
+    int s = socket(tcp ? AF_INET : AF_UNIX, SOCK_STREAM, 0);
+    if (s < 0)
+        return errno;
+    int one = 1;
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_un u = {.sun_family = AF_UNIX};
+    struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(arg)),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    snprintf(u.sun_path, sizeof(u.sun_path), "%s", arg);
+    int r = tcp ? bind(s, (struct sockaddr *)&in, sizeof(in))
+                : bind(s, (struct sockaddr *)&u, sizeof(u));
+    if (r < 0 || listen(s, 64) < 0)
+        return errno;
+    if (!tcp)
+        chmod(arg, 0666);
+    pid_t p = fork();
+    if (p < 0)
+        return errno;
+    if (p > 0) {
+        close(s);
+        return 0;
+    }
+    for (;;) {
+        int c = accept(s, NULL, NULL);
+        if (c < 0)
+            continue;
+        char b[4];
+        if (read(c, b, 4) == 4 && !memcmp(b, "ping", 4) && write(c, "pong", 4) != 4)
+            b[0] = 0;
+        close(c);
+    }
+}
+
+/* TCP to 127.0.0.1:port, ping/pong (blocking or non-blocking connect). */
+static int tcp_echo(int port, int nonblock)
+{
+    int s = socket(AF_INET, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0), 0);
+    if (s < 0)
+        return errno;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int e = res(connect(s, (struct sockaddr *)&a, sizeof(a)));
+    struct pollfd p = {.fd = s, .events = POLLOUT};
+    if (nonblock && e == EINPROGRESS) {
+        poll(&p, 1, 5000);
+        socklen_t l = sizeof(e);
+        getsockopt(s, SOL_SOCKET, SO_ERROR, &e, &l);
+    }
+    char b[8] = {0};
+    p.events = POLLIN;
+    if (e == 0 && (write(s, "ping", 4) != 4 || poll(&p, 1, 5000) != 1 || read(s, b, 4) != 4 ||
+                   memcmp(b, "pong", 4)))
+        e = EPROTO;
+    close(s);
+    return e;
+}
+
 static int unix_dgram(const char *path)
 {
     int s = socket(AF_UNIX, SOCK_DGRAM, 0);
@@ -330,6 +391,16 @@ static int run(char **a, int n)
         return connect_tcp(atoi(a[1]), 0);
     if (!strcmp(v, "connect-tcp-nb") && n == 2)
         return connect_tcp(atoi(a[1]), 1);
+    if (!strcmp(v, "serve-unix") && n == 2)
+        return serve(a[1], 0);
+    if (!strcmp(v, "serve-tcp") && n == 2)
+        return serve(a[1], 1);
+    if (!strcmp(v, "tcp-echo") && n == 2)
+        return tcp_echo(atoi(a[1]), 0);
+    if (!strcmp(v, "tcp-echo-nb") && n == 2)
+        return tcp_echo(atoi(a[1]), 1);
+    if (!strcmp(v, "drop") && n == 2) /* drop to a[1] (process-wide, no exec) */
+        return drop((unsigned)atoi(a[1]));
     if (!strcmp(v, "drop-open") && n == 3) /* gosu-like: drop, then open */
         return drop((unsigned)atoi(a[1])) ?: open_read(a[2]);
     if (!strcmp(v, "drop-exec") && n >= 3) { /* gosu: drop, then exec the rest */
