@@ -179,8 +179,7 @@ def test_nginx_stock(shield_it: bool, signing_key: Path, docker_ready: None,
 
 @pytest.mark.parametrize("shield_it", [False, True], ids=["native", "shielded"])
 def test_php_fpm_behind_nginx(shield_it: bool, signing_key: Path, docker_ready: None,
-                              run_container: Callable[..., Container],
-                              request: pytest.FixtureRequest) -> None:
+                              run_container: Callable[..., Container]) -> None:
     image = build_app("phpfpm")
     if shield_it:
         image = shielded(image, signing_key)

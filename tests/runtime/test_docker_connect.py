@@ -67,7 +67,8 @@ def _sha(p: Path) -> str:
 
 @pytest.fixture
 def probe_image(tmp_path: Path, runtime_bin: Path, busybox_sha: str,  # noqa: F811
-                base_pins: list[dict[str, str]], probes: dict[str, Path]) -> Iterator[object]:
+                base_pins: list[dict[str, str]],  # noqa: F811
+                probes: dict[str, Path]) -> Iterator[object]:
     """probe_image(entrypoint, argv) -> tag: busybox + /probe/{sprobe,dyn,ld.so,libc.so.6,
     t.bin} (trusted), /data/rw (allowed, holds x.so), /dev/null and /proc allowed."""
     tags: list[str] = []
@@ -141,7 +142,7 @@ def test_connects_in_container_default_profile(probe_image, denied_dir: Path) ->
         lst.close()
     assert res.returncode == 0, res.stderr
     out = _results(res.stdout)
-    for c in cmds[:4] + ["unix-echo /data/rw/s", "unix-props /data/rw/s"]:
+    for c in [*cmds[:4], "unix-echo /data/rw/s", "unix-props /data/rw/s"]:
         assert out[c] == "OK", (c, res.stdout, res.stderr)
     assert out["connect-tcp 8098"] == "ECONNREFUSED", res.stderr
     assert out["connect-tcp-nb 8098"] == "ECONNREFUSED", res.stderr

@@ -46,7 +46,7 @@ def nogetfd(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def make_bundle(make_bundle: MakeBundle, nogetfd: Path) -> Callable[..., Any]:  # noqa: F811
+def make_bundle(make_bundle: MakeBundle, nogetfd: Path) -> Callable[..., Any]:
     """The conftest's bundles, run through nogetfd."""
 
     def make(*args: Any, **kw: Any) -> Any:
@@ -57,7 +57,7 @@ def make_bundle(make_bundle: MakeBundle, nogetfd: Path) -> Callable[..., Any]:  
     return make
 
 
-def test_checked_unix_connect_is_the_kernels(make_bundle: MakeBundle,  # noqa: F811
+def test_checked_unix_connect_is_the_kernels(make_bundle: MakeBundle,
                                              sprobe: str, box: Path) -> None:  # noqa: F811
     """An allowed pathname connect is run by the kernel on the app's own socket (CONTINUE
     after the check): flags, descriptor, EISCONN, listening and bound sockets behave as
