@@ -344,6 +344,40 @@ static void uninspectable(call *c, job *j)
     rt_respond(c, e, 0);
 }
 
+/* ---- Without pidfd_getfd (Docker's default seccomp profile refuses it without
+ * CAP_SYS_PTRACE) ------------------------------------------------------------------------
+ *
+ * The app's socket cannot be taken, so the kernel runs the connect (CONTINUE) once the
+ * copied address passed the policy: a pathname AF_UNIX address is resolved and classified
+ * as above (denied: EACCES + log, missing: ENOENT), anything else goes as it is. A socket
+ * the supervisor made and installed at the app's descriptor number instead would be
+ * race-free but is not the app's socket: an epoll registration made before connect (nginx
+ * registers its upstream socket, then connects) would watch the closed one. Residual
+ * (docs/runtime.md): a second thread (code already running in the app) can rewrite the
+ * address after the check, so that the kernel connects to a socket at a denied path. */
+static void connect_without_getfd(call *c, job *j, int le)
+{
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+    int is_path = unix_pathname(&j->addr, j->len, path, sizeof(path));
+    job_free(j);
+    if (!is_path)
+        return rt_respond(c, 0, 1);
+    if (!rt_still_valid(c)) {
+        c->answered = 1;
+        return;
+    }
+    if (le < 0) {
+        rt_note_uninspectable(c->tid);
+        return rt_respond(c, -EACCES, 0);
+    }
+    int target;
+    int e = unix_check(c, path, &target);
+    if (e < 0)
+        return rt_respond(c, e, 0);
+    close(target);
+    rt_respond(c, 0, 1);
+}
+
 void rt_h_connect(call *c, const rt_callspec *s, const uint64_t *a)
 {
     (void)s;
@@ -359,6 +393,7 @@ void rt_h_connect(call *c, const rt_callspec *s, const uint64_t *a)
     j->id = c->id;
     j->tid = c->tid;
     j->target = -1;
+    j->sock = -1;
     j->len = (socklen_t)len;
     /* The address, once. */
     int e = len ? rt_read_mem(c, addr, &j->addr, (size_t)len) : 0;
@@ -367,6 +402,8 @@ void rt_h_connect(call *c, const rt_callspec *s, const uint64_t *a)
         return rt_read_failed(c, e);
     }
     int le = rt_creds_load(c, 0);
+    if (!rt_getfd_usable())
+        return connect_without_getfd(c, j, le);
     j->sock = take_fd(c, fd);
     /* Everything above is about the thread that asked only if its call is still
      * pending. */

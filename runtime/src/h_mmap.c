@@ -46,11 +46,14 @@ typedef struct {
 } ident;
 
 /* The app's descriptor fd: pidfd_getfd (one call), else stat of /proc/TID/fd/N (also as
- * the process's owner when it runs as another user). 0 or -errno. */
+ * the process's owner when it runs as another user and is dumpable: the kernel checks
+ * ptrace access with our file system ids; a non-dumpable process of another user cannot
+ * be inspected without CAP_SYS_PTRACE: -EACCES, the mapping is refused). 0 or -errno. */
 static int fd_ident(call *c, int fd, ident *out)
 {
     struct stat st;
-    long pfd = syscall(__NR_pidfd_open, c->tid, PIDFD_THREAD);
+    /* Refused by a seccomp profile (Docker's default without CAP_SYS_PTRACE): /proc only. */
+    long pfd = rt_getfd_usable() ? syscall(__NR_pidfd_open, c->tid, PIDFD_THREAD) : -1;
     if (pfd >= 0) {
         long g = syscall(__NR_pidfd_getfd, (int)pfd, fd, 0);
         close((int)pfd);
@@ -76,7 +79,7 @@ static int fd_ident(call *c, int fd, ident *out)
         setfsuid(u);
         int r = stat(p, &st);
         setfsuid(0);
-        setfsgid(0);
+        setfsgid(getegid());
         if (r < 0)
             return -EACCES;
     }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -14,6 +15,39 @@
 #include "ratelog.h"
 
 int rt_vm_readv_ok = 1;     /* process_vm_readv usable (else /proc/TID/mem) */
+
+#ifndef __NR_pidfd_open
+#define __NR_pidfd_open 434
+#endif
+#ifndef __NR_pidfd_getfd
+#define __NR_pidfd_getfd 438
+#endif
+
+/* pidfd_getfd usable at all: asked once, of our own process (the kernel's ptrace check
+ * always lets a process take its own descriptors, so EPERM or ENOSYS here means a seccomp
+ * profile or the kernel refuses the call: Docker's default profile allows pidfd_getfd only
+ * with CAP_SYS_PTRACE). Asked first from the supervisor's main thread. */
+int rt_getfd_usable(void)
+{
+    static int known, usable;
+    if (known)
+        return usable;
+    long pfd = syscall(__NR_pidfd_open, getpid(), 0);
+    if (pfd >= 0) {
+        long g = syscall(__NR_pidfd_getfd, (int)pfd, (int)pfd, 0);
+        int e = errno;
+        if (g >= 0) {
+            usable = 1;
+            close((int)g);
+        } else {
+            LOG_DEBUG("pidfd_getfd refused (%s): connect and mmap checks use /proc",
+                      strerror(e));
+        }
+        close((int)pfd);
+    }
+    known = 1;
+    return usable;
+}
 
 void rt_call_init(call *c, const gsc_manifest *m, int nfd, uint64_t id, pid_t tid)
 {
@@ -155,3 +189,4 @@ void rt_read_failed(call *c, int e)
         rt_note_uninspectable(c->tid);
     rt_respond(c, e, 0);
 }
+

@@ -40,6 +40,9 @@ int rt_still_valid(const call *c);
 /* Hand fd to the app as the result of its open (SECCOMP_ADDFD_FLAG_SEND); closes fd. */
 void rt_inject(call *c, int fd, int cloexec);
 
+/* pidfd_getfd works here (not refused by a seccomp profile such as Docker's default). */
+int rt_getfd_usable(void);
+
 /* Read app memory: 0, -EFAULT (bad address), -EACCES (cannot inspect the thread). */
 int rt_read_mem(call *c, uint64_t addr, void *out, size_t len);
 int rt_read_str(call *c, uint64_t addr, char *out, size_t outlen);

@@ -179,18 +179,10 @@ def test_nginx_stock(shield_it: bool, signing_key: Path, docker_ready: None,
 
 @pytest.mark.parametrize("shield_it", [False, True], ids=["native", "shielded"])
 def test_php_fpm_behind_nginx(shield_it: bool, signing_key: Path, docker_ready: None,
-                              run_container: Callable[..., Container],
-                              request: pytest.FixtureRequest) -> None:
+                              run_container: Callable[..., Container]) -> None:
     image = build_app("phpfpm")
     if shield_it:
         image = shielded(image, signing_key)
-        # Known runtime gap (reported, COMPAT2): nginx's www-data worker (dumpable, its
-        # /proc/PID/mem owned by www-data) connects to /run/php/php8.2-fpm.sock; the
-        # supervisor's pidfd_getfd of its socket fails (also as the owner), so the connect
-        # is refused as "cannot be inspected" and nginx answers 502.
-        request.applymarker(pytest.mark.xfail(reason="connect from a dropped nginx worker "
-                                              "refused (runtime/src/h_connect.c take_fd)",
-                                              strict=False))
     c = run_container(image, "-p", "127.0.0.1::80")
     status, body = http_get(c.port(80), "/index.php")
     assert status == 200 and "hello from shielded php 8.2" in body, f"{body}\n{c.logs()}"

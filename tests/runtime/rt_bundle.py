@@ -70,6 +70,7 @@ class Bundle:
     key: rsa.RSAPrivateKey
     runtime_src: Path = RUNTIME
     extra_env: dict[str, str] = field(default_factory=dict)
+    wrapper: tuple[str, ...] = ()  # a program that execs the runtime (e.g. nogetfd)
 
     @property
     def gsc(self) -> Path:
@@ -98,7 +99,8 @@ class Bundle:
 
     def run(self, *args: str, env: Mapping[str, str] | None = None, timeout: float = 30,
             cwd: str | None = None, **kw: Any) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(self.exe), *args], capture_output=True, text=True,
+        return subprocess.run([*self.wrapper, str(self.exe), *args], capture_output=True,
+                              text=True,
                               env=dict(env) if env is not None else {"HOST_VAR": "host"},
                               timeout=timeout, cwd=cwd or str(self.root), check=False, **kw)
 

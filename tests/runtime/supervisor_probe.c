@@ -83,6 +83,123 @@ static int unix_echo(const char *name, int abstract)
     return e;
 }
 
+/* What a connected unix socket keeps: a non-blocking O_CLOEXEC one and a blocking one
+ * without it connect, keep their flags and descriptor numbers, name the peer, say EISCONN
+ * when connected again, and carry data. Distinct errnos say which check failed. */
+static int unix_props(const char *path)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+    for (int nb = 1; nb >= 0; nb--) {
+        int s = socket(AF_UNIX, SOCK_STREAM | (nb ? SOCK_NONBLOCK | SOCK_CLOEXEC : 0), 0);
+        if (s < 0)
+            return errno;
+        if (connect(s, (struct sockaddr *)&a, sizeof(a)) < 0)
+            return errno;
+        int fdf = fcntl(s, F_GETFD), fl = fcntl(s, F_GETFL);
+        if (fdf < 0 || fl < 0)
+            return EBADF;
+        if (!!(fdf & FD_CLOEXEC) != nb || !!(fl & O_NONBLOCK) != nb)
+            return EBADFD;
+        struct sockaddr_un peer;
+        socklen_t pl = sizeof(peer);
+        memset(&peer, 0, sizeof(peer));
+        if (getpeername(s, (struct sockaddr *)&peer, &pl) < 0 || strcmp(peer.sun_path, path))
+            return EXDEV;
+        if (connect(s, (struct sockaddr *)&a, sizeof(a)) == 0 || errno != EISCONN)
+            return ENOTUNIQ;
+        char b[8] = {0};
+        struct pollfd p = {.fd = s, .events = POLLIN};
+        if (write(s, "ping", 4) != 4 || poll(&p, 1, 5000) != 1 || read(s, b, 4) != 4 ||
+            memcmp(b, "pong", 4))
+            return EPROTO;
+        close(s);
+    }
+    return 0;
+}
+
+/* connect of a listening socket (bindpath NULL: EINVAL natively) or of one bound to
+ * bindpath. */
+static int unix_odd(const char *path, const char *bindpath)
+{
+    struct sockaddr_un a = {.sun_family = AF_UNIX}, b = {.sun_family = AF_UNIX};
+    snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+    int k = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (k < 0)
+        return errno;
+    if (bindpath) {
+        snprintf(b.sun_path, sizeof(b.sun_path), "%s", bindpath);
+        if (bind(k, (struct sockaddr *)&b, sizeof(b)) < 0)
+            return errno;
+    } else if (listen(k, 1) < 0) {
+        return errno;
+    }
+    int e = res(connect(k, (struct sockaddr *)&a, sizeof(a)));
+    close(k);
+    return e;
+}
+
+/* A server in a child process (it outlives the probe's commands): a unix stream socket
+ * bound at arg, or TCP on 127.0.0.1 port arg; answers "ping" with "pong" per connection. */
+static int serve(const char *arg, int tcp)
+{
+    int s = socket(tcp ? AF_INET : AF_UNIX, SOCK_STREAM, 0);
+    if (s < 0)
+        return errno;
+    int one = 1;
+    setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    struct sockaddr_un u = {.sun_family = AF_UNIX};
+    struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons((unsigned short)atoi(arg)),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    snprintf(u.sun_path, sizeof(u.sun_path), "%s", arg);
+    int r = tcp ? bind(s, (struct sockaddr *)&in, sizeof(in))
+                : bind(s, (struct sockaddr *)&u, sizeof(u));
+    if (r < 0 || listen(s, 64) < 0)
+        return errno;
+    if (!tcp)
+        chmod(arg, 0666);
+    pid_t p = fork();
+    if (p < 0)
+        return errno;
+    if (p > 0) {
+        close(s);
+        return 0;
+    }
+    for (;;) {
+        int c = accept(s, NULL, NULL);
+        if (c < 0)
+            continue;
+        char b[4];
+        if (read(c, b, 4) == 4 && !memcmp(b, "ping", 4) && write(c, "pong", 4) != 4)
+            b[0] = 0;
+        close(c);
+    }
+}
+
+/* TCP to 127.0.0.1:port, ping/pong (blocking or non-blocking connect). */
+static int tcp_echo(int port, int nonblock)
+{
+    int s = socket(AF_INET, SOCK_STREAM | (nonblock ? SOCK_NONBLOCK : 0), 0);
+    if (s < 0)
+        return errno;
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((unsigned short)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int e = res(connect(s, (struct sockaddr *)&a, sizeof(a)));
+    struct pollfd p = {.fd = s, .events = POLLOUT};
+    if (nonblock && e == EINPROGRESS) {
+        poll(&p, 1, 5000);
+        socklen_t l = sizeof(e);
+        getsockopt(s, SOL_SOCKET, SO_ERROR, &e, &l);
+    }
+    char b[8] = {0};
+    p.events = POLLIN;
+    if (e == 0 && (write(s, "ping", 4) != 4 || poll(&p, 1, 5000) != 1 || read(s, b, 4) != 4 ||
+                   memcmp(b, "pong", 4)))
+        e = EPROTO;
+    close(s);
+    return e;
+}
+
 static int unix_dgram(const char *path)
 {
     int s = socket(AF_UNIX, SOCK_DGRAM, 0);
@@ -256,6 +373,12 @@ static int run(char **a, int n)
         return unix_echo(a[1], 0);
     if (!strcmp(v, "abstract-echo") && n == 2)
         return unix_echo(a[1], 1);
+    if (!strcmp(v, "unix-props") && n == 2)
+        return unix_props(a[1]);
+    if (!strcmp(v, "unix-listening-connect") && n == 2)
+        return unix_odd(a[1], NULL);
+    if (!strcmp(v, "unix-bound-connect") && n == 3)
+        return unix_odd(a[1], a[2]);
     if (!strcmp(v, "unix-dgram") && n == 2)
         return unix_dgram(a[1]);
     if (!strcmp(v, "unix-race") && n == 4)
@@ -268,6 +391,16 @@ static int run(char **a, int n)
         return connect_tcp(atoi(a[1]), 0);
     if (!strcmp(v, "connect-tcp-nb") && n == 2)
         return connect_tcp(atoi(a[1]), 1);
+    if (!strcmp(v, "serve-unix") && n == 2)
+        return serve(a[1], 0);
+    if (!strcmp(v, "serve-tcp") && n == 2)
+        return serve(a[1], 1);
+    if (!strcmp(v, "tcp-echo") && n == 2)
+        return tcp_echo(atoi(a[1]), 0);
+    if (!strcmp(v, "tcp-echo-nb") && n == 2)
+        return tcp_echo(atoi(a[1]), 1);
+    if (!strcmp(v, "drop") && n == 2) /* drop to a[1] (process-wide, no exec) */
+        return drop((unsigned)atoi(a[1]));
     if (!strcmp(v, "drop-open") && n == 3) /* gosu-like: drop, then open */
         return drop((unsigned)atoi(a[1])) ?: open_read(a[2]);
     if (!strcmp(v, "drop-exec") && n >= 3) { /* gosu: drop, then exec the rest */
