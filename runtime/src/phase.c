@@ -9,9 +9,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "landlock.h"
@@ -68,6 +70,38 @@ void rt_phase_failure(const gsc_trusted_file *t)
     wake();
 }
 
+/* 1 when we hold no capability at all (permitted, effective, inheritable, ambient). The
+ * app is our child, started with no_new_privs (setuid bits and file capabilities ignored):
+ * its credentials can only be ours or fewer. */
+static int no_capabilities(void)
+{
+    struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct d[2];
+    memset(d, 0, sizeof(d));
+    if (syscall(SYS_capget, &hdr, d) < 0)
+        return 0;
+    for (int i = 0; i < 2; i++)
+        if (d[i].permitted | d[i].effective | d[i].inheritable)
+            return 0;
+    for (int c = 0; c <= CAP_LAST_CAP; c++)
+        if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_IS_SET, c, 0, 0) == 1)
+            return 0;
+    return 1;
+}
+
+/* A trusted file we may not read (EACCES) that the app can never read either: we hold no
+ * capability and the file is not ours (only its owner could chmod it or set an ACL). The
+ * app has our credentials or fewer, so the kernel refuses its opens as it refused ours:
+ * nothing unverified can ever reach it, in phase 1 or 2 (a non-root USER and Debian's
+ * root-only /etc/default/cacerts). Mapping or executing it stays refused (no verified
+ * content: h_mmap and exec verify again and fail). */
+static int unreadable_for_good(const gsc_tt_entry *e)
+{
+    struct stat st;
+    return fstat(e->fd, &st) == 0 && st.st_dev == e->dev && st.st_ino == e->ino &&
+           st.st_uid != geteuid() && no_capabilities();
+}
+
 static void verify_entry(gsc_tt_entry *e, uint8_t *buf)
 {
     if (e->fd < 0 || e->state != GSC_TT_UNVERIFIED)
@@ -77,6 +111,12 @@ static void verify_entry(gsc_tt_entry *e, uint8_t *buf)
     int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
     struct stat st;
     int r;
+    if (fd < 0 && errno == EACCES && unreadable_for_good(e)) {
+        e->state = GSC_TT_UNREADABLE;
+        LOG_DEBUG("verifier: %s is not readable by this container's user, nor by the app: "
+                  "not hashed", M->trusted[e->index].path);
+        return;
+    }
     if (fd < 0)
         r = -errno;
     else if (fstat(fd, &st) < 0 || st.st_dev != e->dev || st.st_ino != e->ino)

@@ -14,7 +14,14 @@
 
 enum { GSC_TT_MISSING = 0, GSC_TT_PRESENT = 1 };
 
-enum gsc_tt_verify { GSC_TT_UNVERIFIED = 0, GSC_TT_VERIFIED = 1, GSC_TT_FAILED = 2 };
+/* UNREADABLE: the supervisor may not read it and the app can never (phase.c); not hashed,
+ * not a failure, never treated as verified. */
+enum gsc_tt_verify {
+    GSC_TT_UNVERIFIED = 0,
+    GSC_TT_VERIFIED = 1,
+    GSC_TT_FAILED = 2,
+    GSC_TT_UNREADABLE = 3
+};
 
 typedef struct {
     size_t index;           /* into m->trusted */
