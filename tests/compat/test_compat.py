@@ -282,10 +282,6 @@ def test_mariadb(shield_it: bool, signing_key: Path, docker_ready: None,
 # Docker's default seccomp profile refuses pidfd_getfd (it needs CAP_SYS_PTRACE there), so
 # the supervisor cannot take the app's socket and refuses the connect (EACCES: Java's
 # "BindException: Permission denied"), logged as "process N cannot be inspected".
-CONNECT_IN_DOCKER = ("connect() refused in containers: pidfd_getfd is refused by Docker's "
-                     "default seccomp profile (runtime/src/h_connect.c take_fd)")
-
-
 @pytest.mark.parametrize("shield_it", [False, True], ids=["native", "shielded"])
 def test_java(shield_it: bool, signing_key: Path, docker_ready: None,
               run_container: Callable[..., Container]) -> None:
@@ -306,13 +302,11 @@ def test_java(shield_it: bool, signing_key: Path, docker_ready: None,
 
 @pytest.mark.parametrize("shield_it", [False, True], ids=["native", "shielded"])
 def test_java_loopback_connect(shield_it: bool, signing_key: Path, docker_ready: None,
-                               run_container: Callable[..., Container],
-                               request: pytest.FixtureRequest) -> None:
+                               run_container: Callable[..., Container]) -> None:
     """One outbound TCP connect from the JVM (to its own server over 127.0.0.1, no DNS)."""
     image = build_app("java")
     if shield_it:
         image = shielded(image, signing_key)
-        request.applymarker(pytest.mark.xfail(reason=CONNECT_IN_DOCKER, strict=False))
     c = run_container(image, "-p", "127.0.0.1::8080")
     status, body = http_get(c.port(8080), "/loopback", timeout=60)
     assert status == 200 and body == "loopback ok\n", f"{body}\n{c.logs()}"
