@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from capabilities import CAPABILITIES, capability_of
+from clitools import BASE, docker, gsc, image_exists
 
 REPO = Path(__file__).resolve().parents[1]
 VECTORS = REPO / "tests" / "vectors"
@@ -84,3 +85,29 @@ def sgx_dir() -> Path:
 def load_sgx_vectors() -> dict[str, Any]:
     data: dict[str, Any] = json.loads((SGX_VECTORS / "vectors.json").read_text())
     return data
+
+
+# ------------------------------------------------ the installed CLI and the Docker Engine
+
+
+@pytest.fixture(scope="session")
+def signing_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    key = tmp_path_factory.mktemp("keys") / "enclave-key.pem"
+    r = gsc("gen-key", key)
+    assert r.returncode == 0, r.stderr
+    return key
+
+
+@pytest.fixture(scope="session")
+def other_key(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    key = tmp_path_factory.mktemp("keys2") / "other-key.pem"
+    assert gsc("gen-key", key).returncode == 0
+    return key
+
+
+@pytest.fixture(scope="session")
+def docker_ready() -> None:
+    if docker("info", check=False).returncode != 0:
+        pytest.fail("Docker Engine is not running (scripts/setup starts it)")
+    if not image_exists(BASE):
+        pytest.fail(f"base image {BASE} missing (scripts/build-base-images builds it)")

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from .conftest import BASE, docker, gsc
+from clitools import BASE, docker, gsc
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

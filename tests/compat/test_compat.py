@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import BASE, docker, gsc, image_exists
+from clitools import BASE, docker, gsc, image_exists
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import EXAMPLES, build_example, docker, gsc
+from clitools import EXAMPLES, build_example, docker, gsc
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker_ready")]
 

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import REPO, docker, gsc, image_exists
+from clitools import REPO, docker, gsc, image_exists
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker_ready")]
 
