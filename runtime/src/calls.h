@@ -21,7 +21,6 @@ enum rt_action {
 };
 
 #define RT_F_PATHMOD 1u   /* changes the file system namespace or metadata */
-#define RT_F_WEAK 2u      /* notified only without Landlock (Landlock + DAC decide) */
 #define RT_F_ROOT 4u      /* notified only when the supervisor runs as root */
 
 /* How a path-modifying call names its paths. */

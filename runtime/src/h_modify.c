@@ -1,6 +1,9 @@
-/* Path-modifying calls (rename*, link*, unlink*, mkdir*, chmod*, ...): only notified in the
- * weak mode without Landlock, where the supervisor is the only check (see docs/runtime.md
- * for the races that mode keeps). */
+/* Path-modifying calls (rename*, link*, unlink*, mkdir*, chmod*, ...). With Landlock the
+ * kernel decides on the object it uses; the supervisor refuses early what the policy
+ * refuses (with a log line that explains the app's failure) and otherwise answers
+ * CONTINUE, which can only reach what the Landlock domain permits. Without Landlock (weak
+ * mode) the supervisor is the only check (see docs/runtime.md for the races it keeps). */
+#include "landlock.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -32,6 +35,13 @@ void rt_h_modify(call *c, const rt_callspec *cs, const uint64_t *args)
             continue;
         }
         int e = rt_read_str(c, addr, paths[i], sizeof(paths[i]));
+        if (e < 0 && gsc_landlock_active && rt_still_valid(c)) {
+            /* a process we cannot inspect (a dropped, non-dumpable one): the kernel's
+             * Landlock domain decides alone */
+            LOG_DEBUG("policy: %s by pid %d left to the kernel (cannot read its path)", name,
+                      (int)c->tid);
+            return rt_respond(c, 0, 1);
+        }
         if (e < 0)
             return rt_read_failed(c, e);
         if ((atflags & AT_EMPTY_PATH) && paths[i][0] == 0)

@@ -177,6 +177,12 @@ int gsc_landlock_prepare(const gsc_manifest *m, const gsc_nswalk *w, gsc_lock *o
                      out->abi);
         return -1;
     }
+    /* Audit mode (sgx.file_check_policy = "allow_all_but_log", debug enclaves or an
+     * explicit build flag only) enforces nothing: no Landlock domain, the supervisor sees
+     * and permits every policed call with a log line. */
+    int audit = m->allow_all_but_log && !weak;
+    if (audit)
+        weak = 1;
     uint64_t handled = handled_for(out->abi);
     if (!weak) {
         struct ll_ruleset_attr attr = {
@@ -208,6 +214,10 @@ int gsc_landlock_prepare(const gsc_manifest *m, const gsc_nswalk *w, gsc_lock *o
               out->tt.nid,
               (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
     gsc_rt_ttable = &out->tt;
+    if (audit) {
+        LOG_WARN("audit mode (allow_all_but_log): no Landlock domain, nothing is enforced");
+        return 0;
+    }
     if (weak) {
         LOG_WARN("Landlock %s: gsc.insecure__allow_no_landlock is set, the supervisor alone "
                  "enforces the policy (weaker: see docs/runtime.md)",
