@@ -137,6 +137,22 @@ static int fd_path_deep(int fd, char *out, size_t outlen, int *anon)
     return -ENAMETOOLONG;
 }
 
+/* For an object in directory dirfd whose own path is too long: the nearest ancestor that
+ * has a path (dirfd itself when it fits with room) followed by the placeholder. */
+static int deep_child_path(int dirfd, char *out, size_t outlen)
+{
+    int anon = 0;
+    int e = fd_path_deep(dirfd, out, outlen - sizeof("/" RT_DEEP_NAME), &anon);
+    if (e < 0)
+        return e;
+    if (anon)
+        return -ENAMETOOLONG;
+    size_t l = strlen(out);
+    if (strstr(out, "/" RT_DEEP_NAME) == NULL)
+        snprintf(out + l, outlen - l, "%s" RT_DEEP_NAME, l == 1 ? "" : "/");
+    return 0;
+}
+
 int rt_path_is_deep_placeholder(const char *path)
 {
     return strstr(path, "/" RT_DEEP_NAME) != NULL;
@@ -482,14 +498,9 @@ int rt_resolve(pid_t tid, pid_t tgid, int dirfd, const char *path, int mode,
         } else {
             err = fd_path_deep(cur, out->path, sizeof(out->path), &out->anon);
             if (err == -ENAMETOOLONG && lastdir >= 0) {
-                /* a file deeper than PATH_MAX: its directory's placeholder path + name */
-                int anon = 0;
-                err = fd_path_deep(lastdir, out->path, sizeof(out->path), &anon);
-                size_t l = strlen(out->path);
-                if (!err && (anon || l + 1 + strlen(lastname) + 1 > sizeof(out->path)))
-                    err = -ENAMETOOLONG;
-                else if (!err)
-                    snprintf(out->path + l, sizeof(out->path) - l, "/%s", lastname);
+                /* a file deeper than PATH_MAX: "beneath" its directory's nearest ancestor
+                 * that has a path */
+                err = deep_child_path(lastdir, out->path, sizeof(out->path));
             }
         }
     } else {
@@ -499,11 +510,11 @@ int rt_resolve(pid_t tid, pid_t tgid, int dirfd, const char *path, int mode,
             err = -ENOENT;
         if (!err) {
             size_t l = strlen(out->path);
-            if (l + 1 + strlen(out->name) + 1 > sizeof(out->path))
-                err = -ENAMETOOLONG;
-            else
+            if (l + 1 + strlen(out->name) + 1 <= sizeof(out->path))
                 snprintf(out->path + l, sizeof(out->path) - l, "%s%s",
                          (l == 1) ? "" : "/", out->name);
+            else
+                err = deep_child_path(out->parent, out->path, sizeof(out->path));
         }
     }
     if (base >= 0)
