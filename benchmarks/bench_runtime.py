@@ -332,6 +332,10 @@ def launch_breakdown(exe: Path) -> dict[str, float]:
     m = re.search(r"launch policy: measured launch and setup ([0-9.]+) ms", res.stderr)
     if m:
         out["measured_launch_ms"] = float(m.group(1))
+    # since the launch measurement overlaps the policy preparation: when the launch is done
+    m = re.search(r"launch ready at ([0-9.]+) ms", res.stderr)
+    if m:
+        out["launch_ready_ms"] = float(m.group(1))
     return out
 
 

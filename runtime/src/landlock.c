@@ -210,20 +210,11 @@ int gsc_landlock_prepare(const gsc_manifest *m, const gsc_nswalk *w, gsc_lock *o
         return -1;
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
-    LOG_DEBUG("trusted-file table%s: %zu files opened in %.2f ms", weak ? "" : " + rules",
-              out->tt.nid,
-              (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+    out->table_ms =
+        (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
     gsc_rt_ttable = &out->tt;
-    if (audit) {
-        LOG_WARN("audit mode (allow_all_but_log): no Landlock domain, nothing is enforced");
-        return 0;
-    }
-    if (weak) {
-        LOG_WARN("Landlock %s: gsc.insecure__allow_no_landlock is set, the supervisor alone "
-                 "enforces the policy (weaker: see docs/runtime.md)",
-                 out->abi ? "ABI < 3" : "unavailable");
-        return 0;
-    }
+    if (weak)
+        return 0; /* the caller warns, once the manifest is verified */
     out->nrules = out->tt.nid;
     /* trusted directories: listing only (the descriptors the namespace check opened,
      * without following any symlink; absent ones get no rule) */

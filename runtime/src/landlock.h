@@ -25,6 +25,7 @@ typedef struct {
     int abi;          /* 0 when Landlock is unavailable */
     gsc_ttable tt;    /* the trusted files opened at launch (always built) */
     size_t nrules;    /* rules added (for the logs and the benchmark) */
+    double table_ms;  /* wall time of the trusted-file table + file rules (for the logs) */
 } gsc_lock;
 
 /* 1 once the child's domain is in force (the supervisor's process never has one: it

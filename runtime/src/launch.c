@@ -42,7 +42,16 @@ static int pin_from_env(const char *name, uint8_t out[32])
     return 1;
 }
 
-void rt_measured_launch(rt_launch *out)
+static void *measure_thread(void *arg)
+{
+    rt_launch *out = arg;
+    out->measure_rc = gsc_measure(out->manifest_bytes, out->manifest_len, out->exe,
+                                  out->exe_len, &out->manifest.params, out->mrenclave,
+                                  out->measure_err, sizeof(out->measure_err));
+    return NULL;
+}
+
+void rt_launch_begin(rt_launch *out)
 {
     memset(out, 0, sizeof(*out));
 
@@ -61,12 +70,10 @@ void rt_measured_launch(rt_launch *out)
 
     /* The bytes that run are the bytes we measure: read the executable through the
      * kernel's handle, not through its (replaceable) path. */
-    uint8_t *exe = NULL;
-    size_t exe_len = 0;
     int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         rt_refuse("cannot open /proc/self/exe: %s", strerror(errno));
-    int r = rt_read_fd(fd, MAX_EXE, &exe, &exe_len);
+    int r = rt_read_fd(fd, MAX_EXE, &out->exe, &out->exe_len);
     close(fd);
     if (r < 0)
         rt_refuse("cannot read /proc/self/exe: %s", strerror(-r));
@@ -89,11 +96,23 @@ void rt_measured_launch(rt_launch *out)
                            &out->manifest, err, sizeof(err)) != 0)
         rt_refuse("manifest %s rejected: %s", MANIFEST_NAME, err[0] ? err : "parse error");
 
-    err[0] = 0;
-    if (gsc_measure(out->manifest_bytes, out->manifest_len, exe, exe_len,
-                    &out->manifest.params, out->mrenclave, err, sizeof(err)) != GSC_OK)
-        rt_refuse("cannot measure enclave: %s", err[0] ? err : "measurement failed");
-    free(exe);
+    /* The measurement only reads (bytes, [sgx] values): a second thread does it while the
+     * caller prepares what has no effect outside this process. */
+    out->threaded = pthread_create(&out->measurer, NULL, measure_thread, out) == 0;
+    if (!out->threaded)
+        measure_thread(out);
+}
+
+void rt_launch_finish(rt_launch *out)
+{
+    if (out->threaded)
+        pthread_join(out->measurer, NULL);
+    out->threaded = 0;
+    free(out->exe);
+    out->exe = NULL;
+    if (out->measure_rc != GSC_OK)
+        rt_refuse("cannot measure enclave: %s",
+                  out->measure_err[0] ? out->measure_err : "measurement failed");
 
     char want[65], got[65];
     if (memcmp(out->mrenclave, out->sig.mrenclave, 32) != 0) {
@@ -120,4 +139,10 @@ void rt_measured_launch(rt_launch *out)
     gsc_rt_log_level = out->manifest.log_level;
     rt_tohex(out->mrenclave, 32, got);
     LOG_DEBUG("measured launch ok: mrenclave %s", got);
+}
+
+void rt_measured_launch(rt_launch *out)
+{
+    rt_launch_begin(out);
+    rt_launch_finish(out);
 }

@@ -51,28 +51,54 @@ static double now_ms(void)
 }
 
 /* Before the app exists: the manifest fits the kernel's rule model, the image's
- * namespace is the pinned one, and the Landlock domain is built (docs/runtime.md). */
-static void prepare_policy(const gsc_manifest *m, double t_start)
+ * namespace is the pinned one, and the Landlock domain is built (docs/runtime.md). This
+ * runs while the launch measurement is still being computed in a second thread, so it must
+ * have no effect outside this process (it opens O_PATH descriptors, lists directories and
+ * fills a ruleset nobody uses yet) and must not log: 0, or -1 with the refusal in err,
+ * which the caller reports only once the measurement matched. */
+typedef struct {
+    double t_prepare, t_ns, t_table;
+    size_t nlisted;
+} policy_times;
+
+static int prepare_policy(const gsc_manifest *m, char *err, size_t errlen, policy_times *pt)
 {
-    char err[1024] = "";
-    if (gsc_policy_check(m, err, sizeof(err)) < 0)
-        rt_refuse("%s", err);
+    if (gsc_policy_check(m, err, errlen) < 0)
+        return -1;
     double t0 = now_ms();
     gsc_nswalk w;
-    if (gsc_nscheck(m, &w, err, sizeof(err)) < 0)
-        rt_refuse("%s", err);
+    if (gsc_nscheck(m, &w, err, errlen) < 0)
+        return -1;
     double t1 = now_ms();
-    if (gsc_landlock_prepare(m, &w, &lock, err, sizeof(err)) < 0)
-        rt_refuse("%s", err);
+    int r = gsc_landlock_prepare(m, &w, &lock, err, errlen);
     double t2 = now_ms();
+    pt->nlisted = w.nlisted;
+    gsc_nswalk_free(&w);
+    pt->t_prepare = t2 - t0;
+    pt->t_ns = t1 - t0;
+    pt->t_table = t2 - t1;
+    return r;
+}
+
+static void log_policy(const gsc_manifest *m, const policy_times *pt, double t_begin,
+                       double t_finish)
+{
     LOG_DEBUG("namespace check: %zu trusted directories, %zu pinned symlinks, %.2f ms",
-              w.nlisted, m->nsymlinks, t1 - t0);
+              pt->nlisted, m->nsymlinks, pt->t_ns);
+    LOG_DEBUG("trusted-file table%s: %zu files opened in %.2f ms",
+              gsc_landlock_active ? " + rules" : "", lock.tt.nid, lock.table_ms);
     LOG_DEBUG("Landlock ABI %d: %s, %zu rules, %zu trusted files opened, %.2f ms", lock.abi,
               gsc_landlock_active ? "enforced" : "NOT enforced (weak mode)", lock.nrules,
-              lock.tt.nid, t2 - t1);
-    gsc_nswalk_free(&w);
+              lock.tt.nid, pt->t_table);
     LOG_DEBUG("launch policy: measured launch and setup %.2f ms, namespace check + table + "
-              "Landlock %.2f ms", t0 - t_start, t2 - t0);
+              "Landlock %.2f ms (overlapped with the measurement), launch ready at %.2f ms",
+              t_begin, pt->t_prepare, t_finish);
+    if (!gsc_landlock_active && m->allow_all_but_log && lock.abi >= 3)
+        LOG_WARN("audit mode (allow_all_but_log): no Landlock domain, nothing is enforced");
+    else if (!gsc_landlock_active)
+        LOG_WARN("Landlock %s: gsc.insecure__allow_no_landlock is set, the supervisor alone "
+                 "enforces the policy (weaker: see docs/runtime.md)",
+                 lock.abi ? "ABI < 3" : "unavailable");
 }
 
 
@@ -202,8 +228,16 @@ int main(int argc, char **argv)
 {
     double t_start = now_ms();
     rt_launch L;
-    rt_measured_launch(&L);
+    /* Signature and parse; MRENCLAVE is recomputed in a second thread meanwhile. */
+    rt_launch_begin(&L);
     const gsc_manifest *m = &L.manifest;
+    double t_begin = now_ms() - t_start;
+    /* Namespace check, trusted-file table, Landlock ruleset: no effect outside this
+     * process, nothing logged, the refusal (if any) kept until the measurement matched. */
+    char perr[1024] = "";
+    policy_times pt = {0};
+    int pr = prepare_policy(m, perr, sizeof(perr), &pt);
+    rt_launch_finish(&L); /* a mismatch refuses here, before anything else is said */
 
     rt_trust_init(m);
     rt_attest_init(&L);
@@ -212,7 +246,9 @@ int main(int argc, char **argv)
     rt_app_setup(m, argc, argv, environ, &app);
     if (rt_resolve_init() < 0)
         rt_refuse("cannot open / and /proc/self");
-    prepare_policy(m, t_start);
+    if (pr < 0)
+        rt_refuse("%s", perr);
+    log_policy(m, &pt, t_begin, now_ms() - t_start);
     /* The app's environment is a copy (app.envp); the host's stays readable through
      * /proc/PID/environ of this process, which the kernel lets the app open in phase 2
      * (measured: Linux 6.18, root app without CAP_SYS_PTRACE, inside the Landlock domain).
