@@ -212,3 +212,44 @@ def test_refuses_a_group_readable_key(built: Built, tmp_path: Path) -> None:
             f"model={k}", "-t", f"{PREFIX}/model:never")
     assert r.returncode == 2
     assert "group or others" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_daemonless_archive_output(built: Built, signing_key: Path, tmp_path: Path) -> None:
+    """docker-archive: in, oci-archive: out (every layer written by gsc): byte-identical on
+    a rebuild, and the image runs (copied into the daemon with skopeo)."""
+    import shutil
+
+    if shutil.which("skopeo") is None:
+        pytest.skip("skopeo not installed")
+    src = tmp_path / "in.tar"
+    docker("save", "-o", str(src), built.base)
+    outs = []
+    for n in (1, 2):
+        out = tmp_path / f"out{n}.tar"
+        r = gsc("build", f"docker-archive:{src}", "-k", signing_key, "-q", "--date",
+                "2025-01-01", "--encrypt", "/models:model", "--encryption-key",
+                f"model={built.key}", "--encryption-key-file-at", "model=/run/secrets/model",
+                "--output", f"oci-archive:{out}", "-t", f"{PREFIX}/model:oci")
+        assert r.returncode == 0, r.stderr
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+    assert not any(built.model[4096:4160] in b for b in _oci_blobs(outs[0]))
+    subprocess.run(["skopeo", "copy", "-q", f"oci-archive:{tmp_path / 'out1.tar'}",
+                    f"docker-daemon:{PREFIX}/model:oci"], check=True, capture_output=True)
+    try:
+        r2 = _run(f"{PREFIX}/model:oci", "-v", f"{built.key}:/run/secrets/model:ro")
+        assert r2.returncode == 0, r2.stderr
+        assert hashlib.sha256(built.model).hexdigest() in r2.stdout
+    finally:
+        docker("rmi", "-f", f"{PREFIX}/model:oci", check=False)
+
+
+def _oci_blobs(archive: bytes) -> list[bytes]:
+    out: list[bytes] = []
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        for m in tar:
+            if m.isreg():
+                blob = tar.extractfile(m).read()  # type: ignore[union-attr]
+                out += _layers(blob) if blob[257:262] == b"ustar" or blob[:2] == b"\x1f\x8b" \
+                    else [blob]
+    return out
