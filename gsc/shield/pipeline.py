@@ -52,6 +52,10 @@ class BuildResult:
             "mrsigner": p.mrsigner,
             "trusted_files": p.trusted_files,
             "manifest_bytes": len(p.manifest),
+            "encrypted": [{"path": m.path, "key_name": m.key_name,
+                           "files": sum(1 for f in p.encrypted.files
+                                        if f.path == m.path or f.path.startswith(m.path + "/"))}
+                          for m in p.encrypted.mounts] if p.encrypted else [],
             "overrides": [o.describe() for o in p.overrides],
             "defaults": [d.to_json() for d in p.defaults],
             "warnings": list(p.warnings),
