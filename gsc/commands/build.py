@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from gsc.commands import options
 from gsc.errors import InputError
 from gsc.output import emit_json, result, say
+from gsc.shield.config import BuildConfig
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -40,6 +42,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
     p.add_argument("--allow-audit-mode", action="store_true",
                    help='accept sgx.file_check_policy = "allow_all_but_log" (enforces '
                    "nothing) in a non-debug enclave")
+    p.add_argument("--encrypt", action="append", default=[], metavar="PATH[:KEYNAME]",
+                   help="replace the file or directory PATH of the image by Gramine encrypted "
+                   "files (wrap key KEYNAME, default 'default'), removing the plaintext from "
+                   "every layer (repeatable; config key encrypt)")
+    p.add_argument("--encryption-key", action="append", default=[], metavar="KEYNAME=FILE",
+                   help="the 16-byte wrap key for KEYNAME (a file only its owner can read; "
+                   "`gsc pf-crypt gen-key`); never stored in the image")
+    p.add_argument("--encryption-key-file-at", action="append", default=[],
+                   metavar="KEYNAME=PATH",
+                   help="where the runtime reads KEYNAME's key file at run time, e.g. "
+                   "/run/secrets/KEYNAME from `docker run -v KEYFILE:/run/secrets/KEYNAME:ro` "
+                   "(gsc.encrypted_key_files.KEYNAME)")
     options.add_date(p)
     options.add_provenance(p)
     options.add_output(p)
@@ -72,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
     for path in args.readonly:
         if not path.startswith("/"):
             raise InputError(f"--readonly: {path!r} is not an absolute path")
+    cfg = _encryption_options(cfg, args)
     cfg = cfg.with_overrides(
         env_passthrough=tuple(dict.fromkeys(cfg.env_passthrough + tuple(args.env_passthrough))),
         readonly_files=tuple(dict.fromkeys(cfg.readonly_files + tuple(args.readonly))),
@@ -109,6 +124,32 @@ def run(args: argparse.Namespace) -> int:
         if p.mrsigner:
             say(f"  mrsigner  {p.mrsigner}")
         say(f"  trusted files {p.trusted_files}, manifest {len(p.manifest)} bytes")
+        if p.encrypted is not None:
+            say(f"  encrypted files {len(p.encrypted.files)} under "
+                + ", ".join(m.path for m in p.encrypted.mounts))
         if args.provenance is not None:
             say(f"  provenance {args.provenance}")
     return 0
+
+
+def _encryption_options(cfg: BuildConfig, args: argparse.Namespace) -> BuildConfig:
+    """--encrypt, --encryption-key, --encryption-key-file-at over the config file's."""
+    from gsc.shield.encrypt import parse_named, parse_spec
+
+    specs = [parse_spec(t) for t in args.encrypt]
+    encrypt = tuple(dict.fromkeys(cfg.encrypt + tuple((s.path, s.key_name) for s in specs)))
+    keys = dict(cfg.encryption_keys)
+    for text in args.encryption_key:
+        name, value = parse_named(text, "--encryption-key")
+        keys[name] = Path(value)
+    at = dict(cfg.encryption_key_file_at)
+    for text in args.encryption_key_file_at:
+        name, value = parse_named(text, "--encryption-key-file-at")
+        if not value.startswith("/"):
+            raise InputError(f"--encryption-key-file-at: {value!r} is not an absolute path")
+        at[name] = value
+    paths = [p for p, _ in encrypt]
+    if len(set(paths)) != len(paths):
+        raise InputError("--encrypt: a path is given twice with different key names")
+    return replace(cfg, encrypt=encrypt, encryption_keys=tuple(sorted(keys.items())),
+                   encryption_key_file_at=tuple(sorted(at.items())))

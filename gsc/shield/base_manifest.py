@@ -40,4 +40,9 @@ def base_manifest(context: Mapping[str, Any]) -> dict[str, Any]:
     if context.get("readonly_files"):
         # Readable, never writable, not hashed (input mounts; docs/manifest-format.md).
         doc["gsc"] = {"readonly_files": ["file:" + p for p in context["readonly_files"]]}
+    if context.get("encrypted_mounts"):
+        # gsc build --encrypt (gsc.shield.encrypt): the files under these are encrypted.
+        doc["fs"]["mounts"] = list(context["encrypted_mounts"])
+    if context.get("encrypted_key_files"):
+        doc.setdefault("gsc", {})["encrypted_key_files"] = dict(context["encrypted_key_files"])
     return doc

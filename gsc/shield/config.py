@@ -18,6 +18,9 @@ Config file keys (all optional):
     readonly_files: ["/input/"]                  # readable, never writable (not hashed)
     infer_defaults: true                # false: no VOLUME / service-account / state-dir rules
     exclude_defaults: ["/var/lib/misc"]          # inferred defaults to drop, by path
+    encrypt: ["/models:model"]          # PATH[:KEYNAME]: replaced by encrypted files
+    encryption_keys: {model: keys/model.key}     # 16-byte wrap-key files (mode 0600)
+    encryption_key_file_at: {model: /run/secrets/model}  # where the runtime reads the key
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ _KNOWN_KEYS = {
     "key", "passphrase_file", "enclave_size", "max_threads", "debug", "log_level",
     "isvprodid", "isvsvn", "allowed_files", "trusted_files", "exclude_trusted",
     "env_passthrough", "readonly_files", "infer_defaults", "exclude_defaults",
+    "encrypt", "encryption_keys", "encryption_key_file_at",
 }
 
 
@@ -59,6 +63,11 @@ class BuildConfig:
     readonly_files: tuple[str, ...] = ()
     infer_defaults: bool = True
     exclude_defaults: tuple[str, ...] = ()
+    # --encrypt: (path as given, key name); wrap-key files and run-time key-file paths by
+    # key name (gsc.shield.encrypt).
+    encrypt: tuple[tuple[str, str], ...] = ()
+    encryption_keys: tuple[tuple[str, Path], ...] = ()
+    encryption_key_file_at: tuple[tuple[str, str], ...] = ()
     # Built-in lists from templates/defaults.toml, kept apart from the user's additions.
     default_allowed: tuple[str, ...] = field(default=())
     default_exclude: tuple[str, ...] = field(default=())
@@ -101,6 +110,25 @@ def _abs_paths(values: tuple[str, ...], key: str, source: str) -> tuple[str, ...
         if not v.startswith("/"):
             raise InputError(f"{source}: {key}: {v!r} is not an absolute path")
     return values
+
+
+def _named(value: Any, key: str, source: str, here: Path) -> tuple[tuple[str, Any], ...]:
+    """{KEYNAME: path}: key files relative to the config file; key-file-at absolute."""
+    from gsc.shield.encrypt import parse_named
+
+    if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()):
+        raise InputError(f"{source}: {key}: expected a mapping of key name to path")
+    out: list[tuple[str, Any]] = []
+    for name, path in value.items():
+        parse_named(f"{name}={path}", f"{source}: {key}")
+        if key == "encryption_keys":
+            out.append((name, (here / path).resolve()))
+        else:
+            if not path.startswith("/"):
+                raise InputError(f"{source}: {key}: {path!r} is not an absolute path")
+            out.append((name, path))
+    return tuple(out)
 
 
 def check_env_name(name: str, where: str) -> str:
@@ -159,6 +187,15 @@ def load_config(path: Path | None, base: BuildConfig | None = None) -> BuildConf
                 "exclude_defaults"):
         if key in data:
             changes[key] = _abs_paths(_str_list(data[key], key, source), key, source)
+    if "encrypt" in data:
+        from gsc.shield.encrypt import parse_spec
+
+        specs = [parse_spec(t, f"{source}: encrypt")
+                 for t in _str_list(data["encrypt"], "encrypt", source)]
+        changes["encrypt"] = tuple((s.path, s.key_name) for s in specs)
+    for key in ("encryption_keys", "encryption_key_file_at"):
+        if key in data:
+            changes[key] = _named(data[key], key, source, here)
     if "env_passthrough" in data:
         names = _str_list(data["env_passthrough"], "env_passthrough", source)
         for n in names:

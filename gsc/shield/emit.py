@@ -21,16 +21,21 @@ manifest.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import hashlib
 import io
+import os
 import tarfile
 import tempfile
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import IO, Any
 
 from gsc import __version__, engine
 from gsc.errors import GscError, InputError
 from gsc.image.reference import check_tag
+from gsc.shield import encrypt as encryption
 from gsc.shield import layout
 from gsc.shield.plan import GscFiles, OutputImage
 from gsc.transport import layouts
@@ -87,9 +92,17 @@ def created(date: dt.date) -> str:
 
 def gsc_layer(files: GscFiles, mtime: int) -> bytes:
     """The added layer: ``gsc/`` and its files, reproducibly."""
-    members = files.members()
     buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+    write_gsc_layer(buf, files, mtime)
+    return buf.getvalue()
+
+
+def write_gsc_layer(out: IO[bytes], files: GscFiles, mtime: int,
+                    extra: list[tuple[tarfile.TarInfo, str | None]] | None = None) -> None:
+    """Write the added layer to ``out``: ``gsc/`` and its files, then ``extra`` entries
+    (the encrypted files of --encrypt and their parent directories), reproducibly."""
+    members = files.members()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.USTAR_FORMAT) as tar:
         d = tarfile.TarInfo(layout.GSC_DIR.strip("/") + "/")
         d.type, d.mode, d.mtime = tarfile.DIRTYPE, 0o755, mtime
         d.uid = d.gid = 0
@@ -102,11 +115,13 @@ def gsc_layer(files: GscFiles, mtime: int) -> bytes:
             info.uid = info.gid = 0
             info.uname = info.gname = ""
             tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
+        if extra:
+            encryption.write_entries(tar, extra)
 
 
 def compose_config(base: dict[str, Any], out: OutputImage, diff_id: str,
-                   date: dt.date) -> dict[str, Any]:
+                   date: dt.date, base_ids: list[str] | None = None,
+                   rewritten: tuple[int, ...] = ()) -> dict[str, Any]:
     doc = {k: v for k, v in base.items() if k not in _BASE_BUILD_FIELDS}
     conf = dict(doc.get("config") or {})
     conf.pop("OnBuild", None)  # a base's ONBUILD triggers do not carry over (as in Docker)
@@ -119,19 +134,33 @@ def compose_config(base: dict[str, Any], out: OutputImage, diff_id: str,
     doc["config"] = conf
     when = created(date)
     doc["created"] = when
-    doc["rootfs"] = {"type": "layers", "diff_ids": [*diff_ids(base), diff_id]}
+    ids = diff_ids(base) if base_ids is None else base_ids
+    doc["rootfs"] = {"type": "layers", "diff_ids": [*ids, diff_id]}
     history = doc.get("history")
+    what = "add " + " ".join(sorted("/" + n for n in out.files.members()))
+    if out.encrypted is not None:
+        what += "; encrypt " + " ".join(m.path for m in out.encrypted.mounts)
+        if rewritten:
+            what += " (plaintext removed from layer " + ", ".join(
+                str(i + 1) for i in rewritten) + ")"
     doc["history"] = [*(history if isinstance(history, list) else []), {
         "created": when,
-        "created_by": f"gsc {__version__}: add "
-                      + " ".join(sorted("/" + n for n in out.files.members())),
+        "created_by": f"gsc {__version__}: {what}",
         "comment": "gsc",
     }]
     return doc
 
 
-def compose(base: Parts, out: OutputImage, date: dt.date) -> Parts:
-    """The output image's parts: the base's layers plus the /gsc/ layer, new config."""
+def compose(base: Parts, out: OutputImage, date: dt.date,
+            job: encryption.Job | None = None, workdir: str | None = None) -> Parts:
+    """The output image's parts: the base's layers plus the /gsc/ layer, new config.
+    With encrypted files (``out.encrypted``; ``job`` has the keys, ``workdir`` is a
+    private directory that outlives the writing): the base layers that hold their
+    plaintext rewritten without it, the ciphertexts in the added layer."""
+    if out.encrypted is not None:
+        if job is None or workdir is None:
+            raise GscError("encrypted files planned but no wrap keys given")
+        return _compose_encrypted(base, out, date, job, workdir)
     layer = gsc_layer(out.files, epoch(date))
     diff_id = sha256_digest(layer)
     config = compose_config(parse_json(base.config, "image config"), out, diff_id, date)
@@ -139,10 +168,49 @@ def compose(base: Parts, out: OutputImage, date: dt.date) -> Parts:
     return Parts(canonical_json(config), (*base.layers, added))
 
 
+def _compose_encrypted(base: Parts, out: OutputImage, date: dt.date, job: encryption.Job,
+                       workdir: str) -> Parts:
+    assert out.encrypted is not None
+    mtime = epoch(date)
+    _need_blobs(base, "--encrypt")
+    rw = encryption.rewrite(base.layers, out.encrypted, job.keys, job.resolve, workdir,
+                            job.note)
+    path = os.path.join(workdir, "added-layer.tar")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as f:
+        write_gsc_layer(f, out.files, mtime, encryption.added_entries(out.encrypted, rw, mtime))
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    diff_id = "sha256:" + h.hexdigest()
+    config = compose_config(parse_json(base.config, "image config"), out, diff_id, date,
+                            [layer.diff_id for layer in rw.layers], tuple(rw.changed))
+    added = LayerBlob(Descriptor(OCI_LAYER, diff_id, os.path.getsize(path)), diff_id,
+                      path=path)
+    return Parts(canonical_json(config), (*rw.layers, added))
+
+
+@contextlib.contextmanager
+def _workdir(needed: bool) -> Iterator[str | None]:
+    if not needed:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="gsc-encrypt-") as d:
+        yield d
+
+
 def emit(out: OutputImage, base: Parts, dest: Location, date: dt.date, *,
-         client: Any | None = None, access: Access | None = None) -> Written:
+         client: Any | None = None, access: Access | None = None,
+         job: encryption.Job | None = None) -> Written:
     """Compose the output image and write it to ``dest``."""
-    parts = compose(base, out, date)
+    with _workdir(out.encrypted is not None) as work:
+        return _emit(out, base, dest, date, client, access, job, work)
+
+
+def _emit(out: OutputImage, base: Parts, dest: Location, date: dt.date, client: Any | None,
+          access: Access | None, job: encryption.Job | None, work: str | None) -> Written:
+    parts = compose(base, out, date, job, work)
     manifest = oci_manifest(parts)
     image_id = parts.config_digest
     mtime = epoch(date)
@@ -153,7 +221,7 @@ def emit(out: OutputImage, base: Parts, dest: Location, date: dt.date, *,
         if client is None:
             client = engine.connect()
         with tempfile.TemporaryFile(prefix="gsc-load-") as f:
-            layouts.docker_archive(f, parts, [], mtime)
+            layouts.docker_archive(f, _daemon_has(parts, base), [], mtime)
             f.seek(0)
             loaded = engine.load(client, f)
         if loaded != image_id:
@@ -192,6 +260,17 @@ def emit(out: OutputImage, base: Parts, dest: Location, date: dt.date, *,
     return Written(str(dest), tag, image_id, sha256_digest(manifest))
 
 
-def _need_blobs(parts: Parts, dest: Location) -> None:
+def _daemon_has(parts: Parts, base: Parts) -> Parts:
+    """``parts`` without the bytes of the leading base layers the daemon already has
+    (unchanged and below every rewritten one): `docker load` reuses its copies."""
+    layers = list(parts.layers)
+    for i, (new, old) in enumerate(zip(parts.layers, base.layers, strict=False)):
+        if new.diff_id != old.diff_id:
+            break
+        layers[i] = replace(new, path=None, data=None)
+    return Parts(parts.config, tuple(layers))
+
+
+def _need_blobs(parts: Parts, dest: Location | str) -> None:
     if not all(layer.available for layer in parts.layers):  # pragma: no cover - caller bug
         raise GscError(f"{dest}: the base image's layers were not read")

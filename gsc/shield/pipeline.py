@@ -13,11 +13,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gsc import engine
+from gsc.errors import InputError
 from gsc.image.reference import check_tag
 from gsc.image.sources import open_source, source_parts
 from gsc.progress import Progress
 from gsc.runtime_binary import runtime_bytes
 from gsc.sgx.signer import load_signer
+from gsc.shield import encrypt as encryption
 from gsc.shield.emit import Written, emit
 from gsc.shield.plan import BuildRequest, Plan, plan_build
 from gsc.transport.names import DAEMON, Location, parse_location
@@ -50,6 +52,10 @@ class BuildResult:
             "mrsigner": p.mrsigner,
             "trusted_files": p.trusted_files,
             "manifest_bytes": len(p.manifest),
+            "encrypted": [{"path": m.path, "key_name": m.key_name,
+                           "files": sum(1 for f in p.encrypted.files
+                                        if f.path == m.path or f.path.startswith(m.path + "/"))}
+                          for m in p.encrypted.mounts] if p.encrypted else [],
             "overrides": [o.describe() for o in p.overrides],
             "defaults": [d.to_json() for d in p.defaults],
             "warnings": list(p.warnings),
@@ -65,6 +71,15 @@ def run_build(req: BuildRequest, progress: Progress, output: str | None = None) 
     dest: Location | None = parse_location(output) if output else None
     # Load (and check) the key before the long phases, so a bad key fails fast.
     key = load_signer(cfg.key, cfg.passphrase_file) if cfg.key is not None else None
+    # Wrap keys for --encrypt: read once, here; they live only in this process's memory.
+    specs = [encryption.EncryptSpec(p, k) for p, k in cfg.encrypt]
+    wrap_keys = {name: encryption.read_wrap_key(path, f"--encryption-key {name}")
+                 for name, path in cfg.encryption_keys}
+    encryption.check_keys(specs, wrap_keys)
+    for name, _ in cfg.encryption_key_file_at:
+        if name not in wrap_keys:
+            raise InputError(f"--encryption-key-file-at {name}: no --encrypt path uses "
+                             "this key name")
     runtime = runtime_bytes()
     client = engine.connect() if source_loc.daemon or dest is None or dest.daemon else None
     date = req.date or dt.datetime.now(dt.UTC).date()
@@ -85,9 +100,14 @@ def run_build(req: BuildRequest, progress: Progress, output: str | None = None) 
     for w in plan.warnings:
         progress.warn(w)
     target = dest or Location(DAEMON, plan.output.tag)
+    job = None
+    if plan.encrypted is not None:
+        job = encryption.Job(wrap_keys, lambda p: image.fs.resolve(p, follow_last=False),
+                             None if progress.quiet else progress.note)
     with progress.phase("emit", f"writing output image to {target}"):
-        parts = source_parts(source, image, blobs=not target.daemon)
-        written = emit(plan.output, parts, target, date, client=client)
+        # --encrypt rewrites base layers: it needs their bytes even for the daemon.
+        parts = source_parts(source, image, blobs=not target.daemon or job is not None)
+        written = emit(plan.output, parts, target, date, client=client, job=job)
     return BuildResult(
         tag=written.tag,
         image_id=written.image_id,

@@ -30,6 +30,7 @@ from gsc.sgx.params import SgxParams
 from gsc.sgx.signer import Signer
 from gsc.shield import checks, defaults, layout, namespace
 from gsc.shield import container_config as config_pin
+from gsc.shield import encrypt as encryption
 from gsc.shield.base_manifest import base_manifest
 from gsc.shield.config import BuildConfig
 from gsc.shield.trusted import TrustedFile, select_trusted
@@ -79,6 +80,7 @@ class OutputImage:
     cmd: tuple[str, ...] | None
     labels: tuple[tuple[str, str], ...]
     tag: str
+    encrypted: encryption.EncryptedTree | None = None   # gsc build --encrypt
 
 
 @dataclass(frozen=True)
@@ -96,12 +98,17 @@ class Plan:
     defaults: tuple[defaults.Default, ...] = ()
 
     @property
+    def encrypted(self) -> encryption.EncryptedTree | None:
+        return self.output.encrypted
+
+    @property
     def signed(self) -> bool:
         return self.sigstruct is not None
 
 
 def template_context(req: BuildRequest, image: Image, entrypoint: str, argv: list[str],
-                     trusted: list[TrustedFile]) -> dict[str, Any]:
+                     trusted: list[TrustedFile],
+                     encrypted: encryption.EncryptedTree | None = None) -> dict[str, Any]:
     cfg = req.config
     env = dict(image.config.env)
     for name in cfg.env_passthrough:
@@ -125,6 +132,8 @@ def template_context(req: BuildRequest, image: Image, entrypoint: str, argv: lis
         "allowed_files": list(cfg.all_allowed),
         "readonly_files": list(cfg.readonly_files),
         "trusted_files": trusted,
+        "encrypted_mounts": encrypted.manifest_mounts() if encrypted else [],
+        "encrypted_key_files": dict(cfg.encryption_key_file_at),
     }
 
 
@@ -189,6 +198,17 @@ def _locate(message: str, path: Path | None, text: str) -> str:
     return f"{path}:{line}: {message.split(': ', 1)[1]}"
 
 
+def _key_source_warnings(tree: encryption.EncryptedTree, doc: dict[str, Any]) -> list[str]:
+    """A key name the manifest gives no run-time source: the app must provide it."""
+    files = (doc.get("gsc") or {}).get("encrypted_key_files") or {}
+    insecure = (doc.get("fs") or {}).get("insecure__keys") or {}
+    return [f"encryption key {name!r} has no key file in the manifest "
+            f"(--encryption-key-file-at {name}=PATH): the app must write it to "
+            f"/dev/attestation/keys/{name} before it opens an encrypted file"
+            for name in sorted({m.key_name for m in tree.mounts})
+            if name not in files and name not in insecure]
+
+
 def base_digest(image: Image) -> str:
     for rd in image.repo_digests:
         if "@" in rd:
@@ -214,9 +234,13 @@ def plan_build(req: BuildRequest, image: Image, runtime: bytes,
         cfg = inferred.apply(cfg)
         req = replace(req, config=cfg)
         warnings += inferred.warnings
+        encrypted = encryption.select(
+            image.fs, [encryption.EncryptSpec(p, k) for p, k in cfg.encrypt],
+            layout.GSC_DIR) if cfg.encrypt else None
         selection = select_trusted(
             ((e.path, e.sha256) for e in image.fs.entries() if e.kind == "file" and e.sha256),
-            exclude=cfg.all_excluded,
+            # encrypted files are never trusted: no hash over plaintext or ciphertext
+            exclude=cfg.all_excluded + (encrypted.roots if encrypted else ()),
             include=cfg.trusted_files,
             allowed=cfg.all_allowed + cfg.readonly_files,
         )
@@ -234,11 +258,13 @@ def plan_build(req: BuildRequest, image: Image, runtime: bytes,
                         "runtime's policy (they are not its children)")
     with phase("manifest", "writing manifest"):
         context = template_context(req, image, analysis.entrypoint.path or "", analysis.argv,
-                                   selection.files)
+                                   selection.files, encrypted)
         manifest, doc, overrides, dropped = compose_manifest(
             req, context, image.fs, config_pin.encode(out_config))
         checks.audit_mode(doc, allowed=req.allow_audit_mode)
         warnings += checks.env_warnings(image, analysis, doc)
+        if encrypted is not None:
+            warnings += _key_source_warnings(encrypted, doc)
     warnings += [f"allowed path {p!r} is a symlink in a trusted directory: pinned, not "
                  "allowed (what it points to keeps its own policy)"
                  for p in dropped if p not in {a.rstrip("/") for a in cfg.default_allowed}]
@@ -278,6 +304,7 @@ def plan_build(req: BuildRequest, image: Image, runtime: bytes,
             cmd=cmd,
             labels=tuple(labels.items()),
             tag=tag,
+            encrypted=encrypted,
         ),
         manifest=manifest,
         params=params,
