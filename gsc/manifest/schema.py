@@ -38,6 +38,7 @@ HONOURED = (
     "sgx.allowed_files",
     "gsc.symlinks",
     "gsc.readonly_files",
+    "gsc.executables",
     "gsc.container_config",
     "gsc.insecure__allow_no_landlock",
     "gsc.insecure__allow_manifest_keys",
@@ -404,6 +405,13 @@ def _check_gsc(c: _Checker, flat: Mapping[str, Any], trusted: set[str]) -> None:
     for n, entry in enumerate(c.array("gsc.readonly_files", flat.get("gsc.readonly_files", []))):
         key = f"gsc.readonly_files[{n}]"
         previous = _ascending(c, key, c.file_uri(key, entry), previous)
+    previous = None
+    for n, entry in enumerate(c.array("gsc.executables", flat.get("gsc.executables", []))):
+        key = f"gsc.executables[{n}]"
+        path = c.file_uri(key, entry)
+        previous = _ascending(c, key, path, previous)
+        if path not in trusted:
+            raise c.fail(key, f"{path!r} is not listed in sgx.trusted_files")
     trusted_dirs = {d for p in trusted for d in _ancestors(p)}
     previous = None
     for n, entry in enumerate(c.array("gsc.symlinks", flat.get("gsc.symlinks", []))):
@@ -461,6 +469,9 @@ def canonicalise(doc: Mapping[str, Any]) -> dict[str, Any]:
         ro = gsc.get("readonly_files")
         if isinstance(ro, list):
             gsc["readonly_files"] = _sorted_unique([_norm_uri(e) for e in ro])
+        ex = gsc.get("executables")
+        if isinstance(ex, list):
+            gsc["executables"] = _sorted_unique([_norm_uri(e) for e in ex])
         links = gsc.get("symlinks")
         if isinstance(links, list):
             gsc["symlinks"] = _sorted_unique(links, "path")

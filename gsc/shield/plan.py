@@ -168,7 +168,7 @@ def compose_manifest(
 
 
 # Keys of [gsc] that gsc build computes (a user's manifest may not set them).
-PINS = ("symlinks", "container_config")
+PINS = ("symlinks", "executables", "container_config")
 
 
 def _pin(doc: dict[str, Any], fs: ImageFS,
@@ -183,8 +183,24 @@ def _pin(doc: dict[str, Any], fs: ImageFS,
     gsc = doc.setdefault("gsc", {})
     if pinned.symlinks:
         gsc["symlinks"] = pinned.manifest_value()
+    gsc["executables"] = executables(doc, fs)
     gsc["container_config"] = container_config
     return doc, pinned.dropped_allowed
+
+
+def executables(doc: dict[str, Any], fs: ImageFS) -> list[str]:
+    """gsc.executables: the trusted files that are regular files with an x bit in the image
+    (sorted, as file: URIs). The runtime grants Landlock EXECUTE to these only."""
+    sgx = doc.get("sgx") if isinstance(doc.get("sgx"), dict) else {}
+    out = []
+    for entry in sgx.get("trusted_files", []) if isinstance(sgx, dict) else []:
+        uri = entry.get("uri") if isinstance(entry, dict) else None
+        if not isinstance(uri, str) or not uri.startswith("file:"):
+            continue
+        f = fs.get(uri.removeprefix("file:"))
+        if f is not None and f.kind == "file" and f.mode & 0o111:
+            out.append(uri)
+    return sorted(out, key=lambda u: u.encode("utf-8", "surrogatepass"))
 
 
 def _locate(message: str, path: Path | None, text: str) -> str:

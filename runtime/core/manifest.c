@@ -51,7 +51,7 @@ enum slot {
     S_ENV_PASSTHROUGH, S_HOST_ENV, S_LOG_LEVEL, S_START_DIR, S_MOUNTS, S_ENCLAVE_SIZE,
     S_MAX_THREADS, S_EDMM, S_DEBUG, S_EXINFO, S_ISVPRODID, S_ISVSVN, S_CPU, S_TRUSTED,
     S_ALLOWED, S_FILE_CHECK_POLICY, S_SYMLINKS, S_CONTAINER_CONFIG, S_NO_LANDLOCK,
-    S_INSECURE_KEY, S_KEY_FILE, S_ALLOW_MANIFEST_KEYS, S_READONLY,
+    S_INSECURE_KEY, S_KEY_FILE, S_ALLOW_MANIFEST_KEYS, S_READONLY, S_EXECUTABLES,
 };
 
 typedef struct {
@@ -65,7 +65,9 @@ typedef struct {
     key prev;                 /* previous top-level key */
     int have_prev;
     size_t argv_line, argv_src_line, cmdline_line, mounts_line;
-    size_t cap_trusted, cap_allowed, cap_env, cap_argv, cap_tmpfs, cap_symlinks, cap_readonly;
+    size_t cap_trusted, cap_allowed, cap_env, cap_argv, cap_tmpfs, cap_symlinks, cap_readonly,
+        cap_executables;
+    size_t executables_line;
     size_t symlinks_line, keys_line;
     size_t cap_encrypted, cap_insecure_keys, cap_key_files;
     char **mount_paths; size_t nmount_paths, cap_mount_paths;
@@ -489,6 +491,7 @@ static int classify_key(const key *k, int *cpu)
         { "sgx.file_check_policy", S_FILE_CHECK_POLICY },
         { "gsc.symlinks", S_SYMLINKS },
         { "gsc.readonly_files", S_READONLY },
+        { "gsc.executables", S_EXECUTABLES },
         { "gsc.container_config", S_CONTAINER_CONFIG },
         { "gsc.insecure__allow_no_landlock", S_NO_LANDLOCK },
         { "gsc.insecure__allow_manifest_keys", S_ALLOW_MANIFEST_KEYS },
@@ -816,7 +819,7 @@ static int handle_scalar(parser *ps, int slot, int cpu, const key *k, scalar *v)
         return 0;
     }
     case S_ARGV: case S_MOUNTS: case S_TRUSTED: case S_ALLOWED: case S_SYMLINKS:
-    case S_READONLY:
+    case S_READONLY: case S_EXECUTABLES:
         return fail(ps, "value must be an array");
     }
     return fail(ps, "internal error: unknown slot");
@@ -913,6 +916,9 @@ static int handle_element(parser *ps, int slot, scalar *v, table *t, int is_tabl
     case S_READONLY:
         return path_element(ps, v, is_table, "gsc.readonly_files", &m->readonly,
                             &m->nreadonly, &ps->cap_readonly);
+    case S_EXECUTABLES:
+        return path_element(ps, v, is_table, "gsc.executables", &m->executables,
+                            &m->nexecutables, &ps->cap_executables);
     case S_TRUSTED: {
         static const char *const names[] = { "sha256", "uri" };
         if (!is_table)
@@ -1168,7 +1174,7 @@ static int parse_line(parser *ps)
                     r = fail(ps, "expected end of line");
                 else if (slot != S_IGNORED && slot != S_ARGV && slot != S_MOUNTS &&
                          slot != S_TRUSTED && slot != S_ALLOWED && slot != S_SYMLINKS &&
-                    slot != S_READONLY)
+                    slot != S_READONLY && slot != S_EXECUTABLES)
                     r = fail(ps, "value must not be an array");
                 else if (slot == S_ARGV)
                     r = fail(ps, "loader.argv must not be empty");
@@ -1181,15 +1187,19 @@ static int parse_line(parser *ps)
                     ps->mounts_line = ps->line;
                 if (slot == S_SYMLINKS)
                     ps->symlinks_line = ps->line;
+                if (slot == S_EXECUTABLES)
+                    ps->executables_line = ps->line;
                 if (slot != S_IGNORED && slot != S_ARGV && slot != S_MOUNTS &&
                     slot != S_TRUSTED && slot != S_ALLOWED && slot != S_SYMLINKS &&
-                    slot != S_READONLY)
+                    slot != S_READONLY && slot != S_EXECUTABLES)
                     r = fail(ps, "value must not be an array");
                 else
                     r = parse_array(ps, slot);
             }
             if (r == 0 && slot == S_ARGV)
                 ps->m->has_argv = 1;
+            if (r == 0 && slot == S_EXECUTABLES)
+                ps->m->has_executables = 1;
         } else {
             scalar v;
             r = parse_scalar(ps, &v);
@@ -1247,6 +1257,16 @@ static int finish(parser *ps)
         !bsearch(m->argv_src_file, m->trusted, m->ntrusted, sizeof *m->trusted, cmp_trusted_path))) {
         ps->line = ps->argv_src_line;
         return fail(ps, "loader.argv_src_file: not listed in sgx.trusted_files");
+    }
+    /* Every gsc.executables entry is a trusted file (both lists sorted: one merge). */
+    for (size_t i = 0, j = 0; i < m->nexecutables; i++) {
+        while (j < m->ntrusted && strcmp(m->trusted[j].path, m->executables[i]) < 0)
+            j++;
+        if (j == m->ntrusted || strcmp(m->trusted[j].path, m->executables[i]) != 0) {
+            ps->line = ps->executables_line;
+            return fail(ps, "gsc.executables: %.200s is not listed in sgx.trusted_files",
+                        m->executables[i]);
+        }
     }
     /* A pinned symlink is neither a trusted file nor a directory above one (trusted paths
      * are canonical: no symlink on the way). Both lists are sorted: the trusted entries
@@ -1445,6 +1465,9 @@ void gsc_manifest_free(gsc_manifest *m)
     for (size_t i = 0; i < m->nreadonly; i++)
         free(m->readonly[i]);
     free(m->readonly);
+    for (size_t i = 0; i < m->nexecutables; i++)
+        free(m->executables[i]);
+    free(m->executables);
     for (size_t i = 0; i < m->ntmpfs; i++)
         free(m->tmpfs[i]);
     free(m->tmpfs);

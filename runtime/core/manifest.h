@@ -93,6 +93,9 @@ typedef struct {
     int allow_manifest_keys;            /* gsc.insecure__allow_manifest_keys */
     char **readonly; size_t nreadonly;  /* gsc.readonly_files: normalised paths, sorted,
                                            unique; readable, never writable */
+    char **executables; size_t nexecutables;  /* gsc.executables: trusted files with an x
+                                           bit in the image, sorted, unique */
+    int has_executables;                /* the key is present (older builds: absent) */
 } gsc_manifest;
 
 /* Is name a valid key name (1..GSC_KEY_NAME_MAX of [A-Za-z0-9_-], no leading '_')? */

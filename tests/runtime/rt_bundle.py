@@ -71,6 +71,8 @@ class Bundle:
     runtime_src: Path = RUNTIME
     extra_env: dict[str, str] = field(default_factory=dict)
     wrapper: tuple[str, ...] = ()  # a program that execs the runtime (e.g. nogetfd)
+    # write gsc.executables as gsc build does (False: a manifest of an older build)
+    executables: bool = True
 
     @property
     def gsc(self) -> Path:
@@ -88,6 +90,10 @@ class Bundle:
             links = pinned_symlinks(trusted)
             if links:
                 self.manifest.setdefault("gsc", {})["symlinks"] = links
+        if self.executables and "executables" not in self.manifest.get("gsc", {}):
+            exe = executable_uris(self.manifest)
+            if exe:
+                self.manifest.setdefault("gsc", {})["executables"] = exe
         self.gsc.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(self.runtime_src, self.exe)
         os.chmod(self.exe, 0o755)
@@ -138,6 +144,20 @@ def pinned_symlinks(trusted: Iterable[str]) -> list[dict[str, str]]:
             if e.is_symlink() and path not in CONTAINER_FILES:
                 out.append({"path": path, "target": os.readlink(path)})
     return sorted(out, key=lambda x: x["path"].encode())
+
+
+def executable_uris(doc: Mapping[str, Any]) -> list[str]:
+    """gsc.executables for the host tree: the trusted files with an x bit (as gsc build
+    writes it from the image's modes)."""
+    out = []
+    for t in doc["sgx"].get("trusted_files", []):
+        try:
+            st = os.stat(t["uri"][5:], follow_symlinks=False)
+        except OSError:
+            continue
+        if st.st_mode & 0o111 and os.path.isfile(t["uri"][5:]):
+            out.append(t["uri"])
+    return sorted(out, key=lambda u: u.encode())
 
 
 def manifest_bytes(doc: Mapping[str, Any]) -> bytes:
