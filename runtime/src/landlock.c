@@ -217,11 +217,24 @@ int gsc_landlock_prepare(const gsc_manifest *m, const gsc_nswalk *w, gsc_lock *o
         return 0; /* the caller warns, once the manifest is verified */
     out->nrules = out->tt.nid;
     /* trusted directories: listing only (the descriptors the namespace check opened,
-     * without following any symlink; absent ones get no rule) */
+     * without following any symlink; absent ones get no rule). A whole directory
+     * (nscheck.h: its launch listing holds only trusted files, pinned symlinks and whole
+     * directories) at the top of its subtree gets READ_FILE too, for everything beneath
+     * it; its whole subdirectories need no rule of their own. Nothing can be created in
+     * a trusted directory (no MAKE_* right anywhere in it), so what the listing proved is
+     * what the rule reaches, as long as nothing outside the app adds files. */
     for (size_t i = 0; i < w->n; i++) {
         if (w->d[i].fd < 0)
             continue;
-        if (add_rule(out->ruleset_fd, w->d[i].fd, LL_READ_DIR, 1, handled) < 0) {
+        uint64_t acc = LL_READ_DIR;
+        if (w->d[i].whole) {
+            size_t p = w->d[i].parent;
+            if (p != SIZE_MAX && w->d[p].whole)
+                continue; /* covered by its parent's rule */
+            acc |= LL_READ_FILE;
+            out->ndirrules++;
+        }
+        if (add_rule(out->ruleset_fd, w->d[i].fd, acc, 1, handled) < 0) {
             snprintf(err, errlen, "Landlock rule for trusted directory %.*s: %s",
                      (int)w->d[i].len, w->d[i].path, strerror(errno));
             return -1;

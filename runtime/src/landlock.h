@@ -2,8 +2,11 @@
  * and execute; the supervisor verifies hashes. Built in the runtime before fork, applied
  * in the child just before the seccomp filter and the exec of the entrypoint.
  *
- *   trusted file          READ_FILE, + EXECUTE when it has an x bit at launch
- *   trusted directory     READ_DIR (every ancestor of a trusted file or pinned symlink)
+ *   trusted file          READ_FILE, + EXECUTE when listed in gsc.executables (older
+ *                         manifests without it: when it has an x bit at launch)
+ *   trusted directory     READ_DIR (every ancestor of a trusted file or pinned symlink);
+ *                         READ_FILE|READ_DIR at the top of a whole subtree (nscheck.h),
+ *                         whose non-executable files then get no rule of their own
  *   allowed path, tmpfs   every handled right except EXECUTE
  *   /etc/hosts, /etc/hostname, /etc/resolv.conf   READ_FILE (Docker's, never trusted)
  *   anything else         nothing
@@ -25,6 +28,7 @@ typedef struct {
     int abi;          /* 0 when Landlock is unavailable */
     gsc_ttable tt;    /* the trusted files opened at launch (always built) */
     size_t nrules;    /* rules added (for the logs and the benchmark) */
+    size_t ndirrules; /* of which directory rules with READ_FILE (whole subtrees) */
     double table_ms;  /* wall time of the trusted-file table + file rules (for the logs) */
 } gsc_lock;
 

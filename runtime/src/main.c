@@ -66,14 +66,17 @@ static int prepare_policy(const gsc_manifest *m, char *err, size_t errlen, polic
     if (gsc_policy_check(m, err, errlen) < 0)
         return -1;
     double t0 = now_ms();
-    gsc_nswalk w;
+    /* Kept for the supervisor's lifetime: the verifier opens the files that a directory
+     * rule covers beneath these descriptors (ttable.h). */
+    static gsc_nswalk w;
     if (gsc_nscheck(m, &w, err, errlen) < 0)
         return -1;
     double t1 = now_ms();
     int r = gsc_landlock_prepare(m, &w, &lock, err, errlen);
     double t2 = now_ms();
     pt->nlisted = w.nlisted;
-    gsc_nswalk_free(&w);
+    if (r < 0)
+        gsc_nswalk_free(&w);
     pt->t_prepare = t2 - t0;
     pt->t_ns = t1 - t0;
     pt->t_table = t2 - t1;
@@ -90,6 +93,9 @@ static void log_policy(const gsc_manifest *m, const policy_times *pt, double t_b
     LOG_DEBUG("Landlock ABI %d: %s, %zu rules, %zu trusted files opened, %.2f ms", lock.abi,
               gsc_landlock_active ? "enforced" : "NOT enforced (weak mode)", lock.nrules,
               lock.tt.nid, pt->t_table);
+    LOG_DEBUG("Landlock: %zu directory rules covering %zu trusted files (not opened at "
+              "launch)%s", lock.ndirrules, lock.tt.ndirrule,
+              m->has_executables ? "" : "; no gsc.executables: per-file rules only");
     LOG_DEBUG("launch policy: measured launch and setup %.2f ms, namespace check + table + "
               "Landlock %.2f ms (overlapped with the measurement), launch ready at %.2f ms",
               t_begin, pt->t_prepare, t_finish);

@@ -206,10 +206,25 @@ struct linux_dirent64 {
     char d_name[];
 };
 
-/* List one directory (fd) whose path is dir[0..dl); -1 with err on a refusal. */
-static int check_dir(const gsc_manifest *m, int fd, const char *dir, size_t dl,
-                     unsigned char *seen, char *err, size_t errlen)
+static int cmp_trusted_key(const void *key, const void *elem)
 {
+    return strcmp((const char *)key, ((const gsc_trusted_file *)elem)->path);
+}
+
+static int is_trusted_file(const gsc_manifest *m, const char *path)
+{
+    return m->ntrusted &&
+           bsearch(path, m->trusted, m->ntrusted, sizeof *m->trusted, cmp_trusted_key);
+}
+
+/* List directory di (its fd; path dir[0..dl)); -1 with err on a refusal. With
+ * gsc.executables, also decides whether its listing is "pure" (nscheck.h). */
+static int check_dir(const gsc_manifest *m, gsc_nswalk *w, size_t di, int fd, const char *dir,
+                     size_t dl, unsigned char *seen, char *err, size_t errlen)
+{
+    int classify = m->has_executables;
+    int pure = classify;
+    size_t nsub = 0;
     static char buf[1 << 16] __attribute__((aligned(8)));
     char path[PATH_MAX + 1];
     char target[PATH_MAX + 1];
@@ -223,15 +238,39 @@ static int check_dir(const gsc_manifest *m, int fd, const char *dir, size_t dl,
                      strerror(errno));
             return -1;
         }
-        if (n == 0)
+        if (n == 0) {
+            w->d[di].pure = pure;
+            w->d[di].nsub = nsub;
             return 0;
+        }
         for (long off = 0; off < n;) {
             struct linux_dirent64 *d = (struct linux_dirent64 *)(buf + off);
             off += d->d_reclen;
             unsigned char type = d->d_type;
-            if (type != DT_LNK && type != DT_UNKNOWN)
+            if (type != DT_LNK && type != DT_UNKNOWN) {
+                if (!pure || (d->d_name[0] == '.' && (!d->d_name[1] ||
+                                                      (d->d_name[1] == '.' && !d->d_name[2]))))
+                    continue;
+                size_t nl = strlen(d->d_name);
+                if (type != DT_REG && type != DT_DIR) {
+                    pure = 0;
+                } else if (dl + 1 + nl > PATH_MAX) {
+                    pure = 0;
+                } else {
+                    memcpy(path, dir, dl);
+                    path[dl] = '/';
+                    memcpy(path + dl + 1, d->d_name, nl + 1);
+                    if (type == DT_REG)
+                        pure = !gsc_policy_is_container_file(path) && is_trusted_file(m, path);
+                    else if (find_dir(w, path, dl + 1 + nl) == SIZE_MAX)
+                        pure = 0;
+                    else
+                        nsub++;
+                }
                 continue;
+            }
             if (type == DT_UNKNOWN) {
+                pure = 0; /* the type is not known without a stat: per-file rules */
                 struct stat st;
                 if (fstatat(fd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
                     !S_ISLNK(st.st_mode))
@@ -246,8 +285,10 @@ static int check_dir(const gsc_manifest *m, int fd, const char *dir, size_t dl,
             memcpy(path, dir, dl);
             path[dl] = '/';
             memcpy(path + dl + 1, d->d_name, nl + 1);
-            if (gsc_policy_is_container_file(path))
+            if (gsc_policy_is_container_file(path)) {
+                pure = 0;
                 continue;
+            }
             long i = find_symlink(m, path);
             if (i < 0) {
                 snprintf(err, errlen, "namespace changed: %s is a symlink the manifest does "
@@ -348,6 +389,50 @@ static int open_dir(gsc_nswalk *w, size_t i, char *err, size_t errlen)
     return -1;
 }
 
+/* No directory rule at or above a path the manifest makes readable or writable for other
+ * reasons (allowed, read-only, tmpfs, encrypted): its own rules decide there, and a file
+ * that appears there during the run must not become readable through a directory rule. */
+static void block_ancestors(gsc_nswalk *w, const char *path, unsigned char *blocked)
+{
+    size_t len = strlen(path);
+    for (;;) {
+        size_t i = find_dir(w, path, len);
+        if (i != SIZE_MAX)
+            blocked[i] = 1;
+        if (len <= 1)
+            return;
+        len = parent_len(path, len);
+    }
+}
+
+/* whole = pure, and every trusted subdirectory listed is whole (children sort after their
+ * parent: one pass from the end). */
+static void mark_whole(const gsc_manifest *m, gsc_nswalk *w)
+{
+    unsigned char *blocked = rt_xcalloc(w->n ? w->n : 1, 1);
+    size_t *nwhole_sub = rt_xcalloc(w->n ? w->n : 1, sizeof *nwhole_sub);
+    for (size_t i = 0; i < m->nallowed; i++)
+        block_ancestors(w, m->allowed[i], blocked);
+    for (size_t i = 0; i < m->nreadonly; i++)
+        block_ancestors(w, m->readonly[i], blocked);
+    for (size_t i = 0; i < m->ntmpfs; i++)
+        block_ancestors(w, m->tmpfs[i], blocked);
+    for (size_t i = 0; i < m->nencrypted; i++)
+        block_ancestors(w, m->encrypted[i].path, blocked);
+    for (size_t i = w->n; i-- > 0;) {
+        gsc_nsdir *d = &w->d[i];
+        d->whole = d->state == GSC_NSDIR_LISTED && d->fd >= 0 && d->pure && !blocked[i] &&
+                   nwhole_sub[i] == d->nsub;
+        if (d->whole) {
+            w->nwhole++;
+            if (d->parent != SIZE_MAX)
+                nwhole_sub[d->parent]++;
+        }
+    }
+    free(blocked);
+    free(nwhole_sub);
+}
+
 int gsc_nscheck(const gsc_manifest *m, gsc_nswalk *w, char *err, size_t errlen)
 {
     gsc_nswalk_dirs(m, w);
@@ -360,7 +445,7 @@ int gsc_nscheck(const gsc_manifest *m, gsc_nswalk *w, char *err, size_t errlen)
         if (w->d[i].state != GSC_NSDIR_LISTED)
             continue;
         w->nlisted++;
-        r = check_dir(m, w->d[i].fd, w->d[i].path, w->d[i].len, seen, err, errlen);
+        r = check_dir(m, w, i, w->d[i].fd, w->d[i].path, w->d[i].len, seen, err, errlen);
     }
     for (size_t i = 0; r == 0 && i < m->nsymlinks; i++) {
         const char *sp = m->symlinks[i].path;
@@ -374,7 +459,11 @@ int gsc_nscheck(const gsc_manifest *m, gsc_nswalk *w, char *err, size_t errlen)
         }
     }
     free(seen);
-    if (r < 0)
+    if (r < 0) {
         gsc_nswalk_free(w);
-    return r;
+        return r;
+    }
+    if (m->has_executables)
+        mark_whole(m, w);
+    return 0;
 }

@@ -27,6 +27,13 @@ typedef struct {
     size_t parent;    /* index of the parent directory; SIZE_MAX for "/" */
     int fd;           /* see the states; -1 when there is none */
     int state;        /* enum gsc_nsdir_state */
+    /* Directory rules (only with gsc.executables in the manifest): */
+    int pure;         /* listed, and every entry is a trusted file (DT_REG), a pinned
+                         symlink or a trusted directory (DT_UNKNOWN or anything else: 0) */
+    size_t nsub;      /* trusted directories among its entries */
+    int whole;        /* pure, every such subdirectory whole, and no allowed, read-only,
+                         tmpfs or encrypted path at or below it: nothing but trusted files,
+                         pinned symlinks and whole directories lies beneath it at launch */
 } gsc_nsdir;
 
 typedef struct {
@@ -37,6 +44,7 @@ typedef struct {
     size_t *file_dir;  /* per m->trusted entry: index into d of its directory, SIZE_MAX for
                           Docker's per-container files (never trusted) */
     size_t nlisted;    /* directories listed */
+    size_t nwhole;     /* whole directories (see gsc_nsdir.whole) */
 } gsc_nswalk;
 
 /* Build the directory list only (no system call): for tests and tools. */

@@ -98,35 +98,41 @@ static int no_capabilities(void)
 static int unreadable_for_good(const gsc_tt_entry *e)
 {
     struct stat st;
-    return fstat(e->fd, &st) == 0 && st.st_dev == e->dev && st.st_ino == e->ino &&
-           st.st_uid != geteuid() && no_capabilities();
+    if (e->fd >= 0)
+        return fstat(e->fd, &st) == 0 && st.st_dev == e->dev && st.st_ino == e->ino &&
+               st.st_uid != geteuid() && no_capabilities();
+    const gsc_nsdir *d = &T->w->d[T->w->file_dir[e->index]];
+    return fstatat(d->fd, strrchr(M->trusted[e->index].path, '/') + 1, &st,
+                   AT_SYMLINK_NOFOLLOW) == 0 &&
+           S_ISREG(st.st_mode) && st.st_uid != geteuid() && no_capabilities();
 }
 
 static void verify_entry(gsc_tt_entry *e, uint8_t *buf)
 {
-    if (e->fd < 0 || e->state != GSC_TT_UNVERIFIED)
+    if ((e->fd < 0 && !e->dirrule) || e->state != GSC_TT_UNVERIFIED)
         return;
-    char p[64];
-    snprintf(p, sizeof(p), "/proc/self/fd/%d", e->fd);
-    int fd = open(p, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    int fd = gsc_ttable_open(T, M, e);
     struct stat st;
     int r;
-    if (fd < 0 && errno == EACCES && unreadable_for_good(e)) {
+    if (fd == -ENOENT && e->dirrule)
+        return; /* missing, as a missing file with a per-file rule */
+    if (fd == -EACCES && unreadable_for_good(e)) {
         e->state = GSC_TT_UNREADABLE;
         LOG_DEBUG("verifier: %s is not readable by this container's user, nor by the app: "
                   "not hashed", M->trusted[e->index].path);
         return;
     }
     if (fd < 0)
-        r = -errno;
-    else if (fstat(fd, &st) < 0 || st.st_dev != e->dev || st.st_ino != e->ino)
+        r = fd;
+    else if (fstat(fd, &st) < 0 || (e->fd >= 0 && (st.st_dev != e->dev || st.st_ino != e->ino)))
         r = -EPERM;
     else
         r = rt_trust_verify_buf(&M->trusted[e->index], fd, buf);
     if (fd >= 0)
         close(fd);
     if (r == 0) {
-        e->state = GSC_TT_VERIFIED;
+        /* (trust.c already told the table; again here, in case it was not ready) */
+        gsc_ttable_verified(T, e->index, st.st_dev, st.st_ino);
         return;
     }
     LOG_ERR("policy: trusted file %s failed verification (%s): it is refused, and so "
@@ -161,10 +167,16 @@ static void *verifier(void *arg)
     return NULL;
 }
 
+static void note_verified(size_t idx, dev_t dev, ino_t ino)
+{
+    gsc_ttable_verified(T, idx, dev, ino);
+}
+
 int rt_phase_start(const gsc_manifest *m, gsc_ttable *t)
 {
     M = m;
     T = t;
+    rt_trust_on_verified(note_verified);
     efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (efd < 0)
         return -1;

@@ -30,6 +30,13 @@ static verified_id *cache;
 /* The supervisor and the background verifier share the cache (hashing is done outside). */
 static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static void (*on_verified)(size_t idx, dev_t dev, ino_t ino);
+
+void rt_trust_on_verified(void (*cb)(size_t idx, dev_t dev, ino_t ino))
+{
+    on_verified = cb;
+}
+
 void rt_trust_init(const gsc_manifest *m)
 {
     manifest = m;
@@ -85,6 +92,8 @@ static int verify(const gsc_trusted_file *t, int fd, uint8_t *buf)
     pthread_mutex_unlock(&cache_lock);
     if (hit) {
         LOG_TRACE("trusted file %s: cached verification", t->path);
+        if (on_verified)
+            on_verified(idx, st.st_dev, st.st_ino);
         return 0;
     }
     uint8_t digest[32];
@@ -104,6 +113,8 @@ static int verify(const gsc_trusted_file *t, int fd, uint8_t *buf)
     pthread_mutex_lock(&cache_lock);
     *v = nv;
     pthread_mutex_unlock(&cache_lock);
+    if (on_verified)
+        on_verified(idx, st.st_dev, st.st_ino);
     return 0;
 }
 

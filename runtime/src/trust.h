@@ -5,10 +5,15 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "../core/manifest.h"
 
 void rt_trust_init(const gsc_manifest *m);
+
+/* Called (from any thread) each time entry idx of m->trusted is found to match under this
+ * identity (hashed, or cached): the trusted-file table records verified identities. */
+void rt_trust_on_verified(void (*cb)(size_t idx, dev_t dev, ino_t ino));
 
 /* fd: a descriptor of the file named by trusted entry t, open for reading. Returns 0 when
  * the content matches t->sha256, -EPERM on a mismatch, -errno on I/O errors. */

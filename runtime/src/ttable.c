@@ -25,19 +25,6 @@
 /* Not an errno value: "exists but is not a regular file". */
 #define EFTYPE_NOT_REGULAR 4095
 
-static const gsc_ttable *sort_table;
-
-static int cmp_id(const void *a, const void *b)
-{
-    const gsc_tt_entry *x = &sort_table->e[*(const size_t *)a];
-    const gsc_tt_entry *y = &sort_table->e[*(const size_t *)b];
-    if (x->dev != y->dev)
-        return x->dev < y->dev ? -1 : 1;
-    if (x->ino != y->ino)
-        return x->ino < y->ino ? -1 : 1;
-    return 0;
-}
-
 /* Fill one entry. 0, or -errno (ENOTDIR-like refusals use their own codes): the caller
  * formats the line. A missing file (ENOENT, or its directory absent) leaves fd -1. */
 static int fill_entry(const gsc_manifest *m, const gsc_nswalk *w, gsc_tt_entry *e, size_t i)
@@ -54,6 +41,12 @@ static int fill_entry(const gsc_manifest *m, const gsc_nswalk *w, gsc_tt_entry *
     if (di == SIZE_MAX)
         return 0; /* Docker's own, never trusted: left "missing" (fd -1) */
     const gsc_nsdir *d = &w->d[di];
+    if (m->has_executables && d->whole && !e->executable) {
+        /* Its directory's rule covers it (the listing proved nothing else is there and
+         * nothing can be created there): no open, no rule; the verifier opens it. */
+        e->dirrule = 1;
+        return 0;
+    }
     /* Absent, or below a directory our credentials cannot search: the app, with the same
      * credentials (no_new_privs: it cannot gain others), cannot reach it either. Left
      * "missing" (no descriptor, no Landlock rule), as the namespace rule says. */
@@ -72,8 +65,8 @@ static int fill_entry(const gsc_manifest *m, const gsc_nswalk *w, gsc_tt_entry *
     e->fd = (int)fd;
     e->dev = st.st_dev;
     e->ino = st.st_ino;
-    e->mode = st.st_mode;
-    e->executable = (st.st_mode & 0111) != 0;
+    if (!m->has_executables)
+        e->executable = (st.st_mode & 0111) != 0; /* an older manifest: as before */
     return 0;
 }
 
@@ -141,9 +134,23 @@ int gsc_ttable_build(const gsc_manifest *m, const gsc_nswalk *w, gsc_ttable *t,
     memset(t, 0, sizeof(*t));
     t->n = m->ntrusted;
     t->e = rt_xcalloc(t->n ? t->n : 1, sizeof(*t->e));
-    t->by_id = rt_xcalloc(t->n ? t->n : 1, sizeof(*t->by_id));
     for (size_t i = 0; i < t->n; i++)
         t->e[i].fd = -1;
+    /* gsc.executables and sgx.trusted_files are both sorted: one merge */
+    for (size_t i = 0, j = 0; i < m->nexecutables; i++) {
+        while (j < t->n && strcmp(m->trusted[j].path, m->executables[i]) < 0)
+            j++;
+        if (j < t->n && strcmp(m->trusted[j].path, m->executables[i]) == 0)
+            t->e[j].executable = 1;
+    }
+    t->w = w;
+    t->cap = 64;
+    while (t->cap < 4 * t->n)
+        t->cap *= 2;
+    t->ids = rt_xcalloc(t->cap, sizeof(*t->ids));
+    pthread_mutex_t *mu = rt_xmalloc(sizeof(*mu));
+    pthread_mutex_init(mu, NULL);
+    t->mu = mu;
     build_state b = {.m = m, .w = w, .t = t, .hook = hook, .ctx = ctx};
     atomic_init(&b.next, 0);
     atomic_init(&b.first_bad, SIZE_MAX);
@@ -171,29 +178,81 @@ int gsc_ttable_build(const gsc_manifest *m, const gsc_nswalk *w, gsc_ttable *t,
         gsc_ttable_free(t);
         return -1;
     }
-    for (size_t i = 0; i < t->n; i++)
-        if (t->e[i].fd >= 0)
-            t->by_id[t->nid++] = i;
-    sort_table = t;
-    qsort(t->by_id, t->nid, sizeof(*t->by_id), cmp_id);
-    sort_table = NULL;
+    for (size_t i = 0; i < t->n; i++) {
+        t->nid += t->e[i].fd >= 0;
+        t->ndirrule += t->e[i].dirrule;
+    }
     return 0;
+}
+
+static size_t id_slot(const gsc_ttable *t, dev_t dev, ino_t ino)
+{
+    uint64_t h = ((uint64_t)dev * 0x9E3779B97F4A7C15ULL) ^ ((uint64_t)ino * 0xC2B2AE3D27D4EB4FULL);
+    return (size_t)(h ^ (h >> 29)) & (t->cap - 1);
 }
 
 gsc_tt_entry *gsc_ttable_find(const gsc_ttable *t, dev_t dev, ino_t ino)
 {
-    size_t lo = 0, hi = t->nid;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        gsc_tt_entry *e = &t->e[t->by_id[mid]];
-        if (e->dev == dev && e->ino == ino)
-            return e;
-        if (e->dev < dev || (e->dev == dev && e->ino < ino))
-            lo = mid + 1;
-        else
-            hi = mid;
+    if (!t->ids)
+        return NULL;
+    gsc_tt_entry *out = NULL;
+    pthread_mutex_lock(t->mu);
+    for (size_t j = id_slot(t, dev, ino); t->ids[j].idx; j = (j + 1) & (t->cap - 1))
+        if (t->ids[j].dev == dev && t->ids[j].ino == ino) {
+            out = &t->e[t->ids[j].idx - 1];
+            break;
+        }
+    pthread_mutex_unlock(t->mu);
+    return out;
+}
+
+void gsc_ttable_verified(gsc_ttable *t, size_t idx, dev_t dev, ino_t ino)
+{
+    if (!t->ids || idx >= t->n)
+        return;
+    gsc_tt_entry *e = &t->e[idx];
+    pthread_mutex_lock(t->mu);
+    if (e->state == GSC_TT_FAILED || (e->fd >= 0 && (e->dev != dev || e->ino != ino))) {
+        pthread_mutex_unlock(t->mu);
+        return;
     }
-    return NULL;
+    size_t j = id_slot(t, dev, ino);
+    for (; t->ids[j].idx; j = (j + 1) & (t->cap - 1))
+        if (t->ids[j].dev == dev && t->ids[j].ino == ino)
+            break;
+    /* A new identity while the table is at most half full (a file replaced many times
+     * from outside could fill it: then it is not recorded, and mapping it is refused). */
+    if (!t->ids[j].idx && 2 * (t->nids + 1) <= t->cap) {
+        t->ids[j] = (gsc_tt_id){.dev = dev, .ino = ino, .idx = idx + 1};
+        t->nids++;
+    }
+    if (t->ids[j].idx == idx + 1) {
+        e->dev = dev;
+        e->ino = ino;
+        e->state = GSC_TT_VERIFIED;
+    }
+    pthread_mutex_unlock(t->mu);
+}
+
+int gsc_ttable_open(const gsc_ttable *t, const gsc_manifest *m, const gsc_tt_entry *e)
+{
+    static const int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+    if (e->fd >= 0) {
+        char p[64];
+        snprintf(p, sizeof(p), "/proc/self/fd/%d", e->fd);
+        int fd = open(p, flags);
+        return fd < 0 ? -errno : fd;
+    }
+    if (!e->dirrule)
+        return -ENOENT;
+    const gsc_nsdir *d = &t->w->d[t->w->file_dir[e->index]];
+    struct open_how how = {
+        .flags = flags | O_NOFOLLOW,
+        .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+    };
+    long fd = syscall(__NR_openat2, d->fd, strrchr(m->trusted[e->index].path, '/') + 1, &how,
+                      sizeof(how));
+    return fd < 0 ? -errno : (int)fd;
 }
 
 void gsc_ttable_free(gsc_ttable *t)
@@ -203,6 +262,10 @@ void gsc_ttable_free(gsc_ttable *t)
             if (t->e[i].fd >= 0)
                 close(t->e[i].fd);
     free(t->e);
-    free(t->by_id);
+    free(t->ids);
+    if (t->mu) {
+        pthread_mutex_destroy(t->mu);
+        free(t->mu);
+    }
     memset(t, 0, sizeof(*t));
 }

@@ -1,8 +1,15 @@
-/* The trusted-file table: every sgx.trusted_files entry opened once at launch (O_PATH,
- * without following any symlink on the way), with its identity. Built by the supervisor
+/* The trusted-file table: one entry per sgx.trusted_files entry. Built by the supervisor
  * before the app starts; used to build the Landlock domain (landlock.c), to map a file the
- * app holds back to its manifest entry (dev/ino lookup: mmap/exec checks) and by the
- * background verifier. Entries whose path does not exist at launch have fd = -1. */
+ * app holds back to its manifest entry (dev/ino lookup of verified identities: mmap/exec
+ * checks) and by the background verifier.
+ *
+ * A file gets a per-file Landlock rule, and so is opened at launch (O_PATH, without
+ * following any symlink), unless a directory rule covers it (its directory is "whole",
+ * nscheck.h) and it is not an executable: those are not opened at launch (dirrule), the
+ * verifier opens them beneath their directory's descriptor. Entries whose path does not
+ * exist at launch have fd = -1. Identities are recorded as files are verified (the
+ * verifier, or any verification of trust.c: opens, execs), so the lookup only ever
+ * finds verified identities. */
 #ifndef GSC_RT_TTABLE_H
 #define GSC_RT_TTABLE_H
 
@@ -25,19 +32,30 @@ enum gsc_tt_verify {
 
 typedef struct {
     size_t index;           /* into m->trusted */
-    int fd;                 /* O_PATH, or -1 when missing at launch */
-    dev_t dev;
+    int fd;                 /* O_PATH, or -1 (missing at launch, or dirrule) */
+    int dirrule;            /* covered by a directory rule: not opened at launch */
+    dev_t dev;              /* identity at launch (fd >= 0), else the last verified one */
     ino_t ino;
-    mode_t mode;
-    int executable;         /* regular file with an x bit: gets Landlock EXECUTE */
+    int executable;         /* gets Landlock EXECUTE: listed in gsc.executables, or (older
+                               manifests without it) a regular file with an x bit */
     volatile int state;     /* enum gsc_tt_verify (written by the verifier, read by all) */
 } gsc_tt_entry;
 
 typedef struct {
+    dev_t dev;
+    ino_t ino;
+    size_t idx;             /* + 1; 0: empty slot */
+} gsc_tt_id;
+
+typedef struct {
     gsc_tt_entry *e;        /* in manifest (path) order, one per trusted file */
     size_t n;
-    size_t *by_id;          /* indices into e, sorted by (dev, ino), present entries only */
-    size_t nid;
+    size_t nid;             /* entries opened at launch */
+    size_t ndirrule;        /* entries covered by a directory rule (not opened) */
+    const gsc_nswalk *w;    /* the namespace check's directories (kept for the verifier) */
+    gsc_tt_id *ids;         /* verified identities: open addressing, under mu */
+    size_t cap, nids;
+    void *mu;               /* pthread_mutex_t */
 } gsc_ttable;
 
 /* Called for every present entry as soon as it is filled (possibly from a second thread,
@@ -54,8 +72,18 @@ typedef int (*gsc_ttable_hook)(void *ctx, const gsc_tt_entry *e);
 int gsc_ttable_build(const gsc_manifest *m, const gsc_nswalk *w, gsc_ttable *t,
                      gsc_ttable_hook hook, void *ctx, char *err, size_t errlen);
 
-/* The entry whose open file has this identity, or NULL. */
+/* The entry whose content was verified under this identity, or NULL (safe against a
+ * concurrent gsc_ttable_verified). */
 gsc_tt_entry *gsc_ttable_find(const gsc_ttable *t, dev_t dev, ino_t ino);
+
+/* Entry idx was verified with this identity (any thread). An entry opened at launch only
+ * takes its launch identity (another inode has no Landlock rule: never the app's); a
+ * failed entry stays failed. Marks it VERIFIED and records the identity. */
+void gsc_ttable_verified(gsc_ttable *t, size_t idx, dev_t dev, ino_t ino);
+
+/* Open entry e for reading (for the verifier): through its launch descriptor, or beneath
+ * its directory's descriptor without following any symlink (dirrule). -errno. */
+int gsc_ttable_open(const gsc_ttable *t, const gsc_manifest *m, const gsc_tt_entry *e);
 
 void gsc_ttable_free(gsc_ttable *t);
 
