@@ -121,7 +121,9 @@ static void dump(const gsc_manifest *m)
     printf("],\"allow_no_landlock\":%d,\"has_container_config\":%d,\"readonly\":",
            m->allow_no_landlock, m->has_container_config);
     json_strs(m->readonly, m->nreadonly);
-    printf("}\n");
+    printf(",\"executables\":");
+    json_strs(m->executables, m->nexecutables);
+    printf(",\"has_executables\":%s}\n", m->has_executables ? "true" : "false");
 }
 
 int main(int argc, char **argv)

@@ -65,6 +65,8 @@ def c_view(m: Any) -> dict[str, Any]:
         "allow_no_landlock": bool(m.allow_no_landlock),
         "has_container_config": bool(m.has_container_config),
         "readonly": [_s(m.readonly[i]) for i in range(m.nreadonly)],
+        "executables": [_s(m.executables[i]) for i in range(m.nexecutables)],
+        "has_executables": bool(m.has_executables),
     }
 
 
@@ -126,6 +128,8 @@ def expected_view(doc: Mapping[str, Any]) -> dict[str, Any]:
         "allow_no_landlock": gsc.get("insecure__allow_no_landlock", False),
         "has_container_config": "container_config" in gsc,
         "readonly": [a[5:] for a in gsc.get("readonly_files", [])],
+        "executables": [a[5:] for a in gsc.get("executables", [])],
+        "has_executables": "executables" in gsc,
     }
 
 
@@ -288,6 +292,9 @@ def manifest_docs(draw: st.DrawFn) -> dict[str, Any]:
     readonly = draw(st.lists(PATH, max_size=3, unique=True))
     if readonly or draw(st.booleans()):
         gsc["readonly_files"] = ["file:" + p for p in readonly]
+    executables = [p for p in trusted_paths if draw(st.booleans())]
+    if executables or draw(st.booleans()):
+        gsc["executables"] = ["file:" + p for p in executables]
     if links or draw(st.booleans()):
         gsc["symlinks"] = [{"path": p, "target": draw(ANY_TEXT.filter(bool))} for p in links]
     if gsc:

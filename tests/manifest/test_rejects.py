@@ -195,6 +195,19 @@ BAD: dict[str, bytes] = {
     "container-config-bool": _with("gsc.container_config = true", EP),
     "no-landlock-string": _with('gsc.insecure__allow_no_landlock = "yes"', EP),
     "gsc-unknown": _with("gsc.frobnicate = true", EP),
+    "executables-string": _with('gsc.executables = "file:/bin/sh"', EP),
+    "executables-table": _with("gsc.executables = [", '  { uri = "file:/bin/sh" },', "]", EP),
+    "executables-no-scheme": _with("gsc.executables = [", '  "/bin/sh",', "]", EP),
+    "executables-not-trusted": _with("gsc.executables = [", '  "file:/bin/ls",', "]", EP,
+                                     "sgx.trusted_files = [",
+                                     f'  {{ sha256 = "{SHA}", uri = "file:/bin/sh" }},', "]"),
+    "executables-unsorted": _with("gsc.executables = [", '  "file:/bin/sh",',
+                                  '  "file:/bin/ls",', "]", EP, "sgx.trusted_files = [",
+                                  f'  {{ sha256 = "{SHA}", uri = "file:/bin/ls" }},',
+                                  f'  {{ sha256 = "{SHA}", uri = "file:/bin/sh" }},', "]"),
+    "executables-duplicate": _with("gsc.executables = [", '  "file:/bin/sh",',
+                                   '  "file:/bin/sh",', "]", EP, "sgx.trusted_files = [",
+                                   f'  {{ sha256 = "{SHA}", uri = "file:/bin/sh" }},', "]"),
 }
 
 
@@ -317,3 +330,35 @@ def test_deep_nesting_is_an_input_error() -> None:
     with pytest.raises(InputError):
         schema.load(dotted, "m")
     assert c_parse(dotted)[1].startswith("line 3: more than 32 key segments")
+
+
+def test_executables_read_by_both() -> None:
+    """gsc.executables (written by gsc build): sorted file: URIs of trusted files; an empty
+    array is present (has_executables), an absent key is an older build's manifest."""
+    doc = {"libos": {"entrypoint": "/bin/sh"},
+           "gsc": {"executables": ["file:/usr/bin/python3.11", "file:/bin/sh",
+                                   "file:/bin/sh"]},
+           "sgx": {"trusted_files": [
+               {"uri": "file:" + p, "sha256": SHA}
+               for p in ("/bin/sh", "/usr/bin/python3.11", "/usr/lib/x.so")]}}
+    data = schema.render(doc, "m")
+    assert b'gsc.executables = [\n  "file:/bin/sh",\n  "file:/usr/bin/python3.11",\n]\n' in data
+    view, err = c_parse(data)
+    assert view is not None, err
+    assert view["executables"] == ["/bin/sh", "/usr/bin/python3.11"]
+    assert view["has_executables"] is True
+    assert schema.load(data, "m")["gsc"]["executables"] == [
+        "file:/bin/sh", "file:/usr/bin/python3.11"]
+    view, err = c_parse(_with(EP, "gsc.executables = []".replace(EP, "")).replace(
+        b'libos.entrypoint = "/bin/sh"\ngsc.executables = []\n',
+        b'gsc.executables = []\nlibos.entrypoint = "/bin/sh"\n'))
+    assert view is not None and view["has_executables"] is True and view["executables"] == []
+    view, err = c_parse(GOOD)
+    assert view is not None and view["has_executables"] is False
+
+
+def test_executable_not_trusted_names_the_path() -> None:
+    _, err = c_parse(BAD["executables-not-trusted"])
+    assert err == "line 2: gsc.executables: /bin/ls is not listed in sgx.trusted_files", err
+    with pytest.raises(InputError, match=r"^m: gsc.executables\[0\]: '/bin/ls' is not listed"):
+        schema.load(BAD["executables-not-trusted"], "m")
