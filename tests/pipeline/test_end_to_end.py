@@ -13,6 +13,8 @@ from pathlib import Path
 import pytest
 from clitools import EXAMPLES, build_example, docker, gsc
 
+from gsc.manifest import schema
+
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("docker_ready")]
 
 DATE = "2026-01-02"
@@ -307,3 +309,17 @@ def test_key_never_reaches_image_or_temp_files(
             data = f.read_bytes()
             assert not any(s in data for s in secrets), f
     assert r.stderr.count("PRIVATE KEY") == 0
+
+
+def test_build_writes_executables(python_app: tuple[str, dict[str, object]]) -> None:
+    """gsc.executables: the trusted files with an x bit in the image, sorted; the runtime
+    grants Landlock EXECUTE to these only."""
+    _, result = python_app
+    files = gsc_files(str(result["tag"]))
+    doc = schema.load(files["entrypoint.manifest.sgx"], "m")
+    exe = doc["gsc"]["executables"]
+    trusted = {t["uri"] for t in doc["sgx"]["trusted_files"]}
+    assert exe == sorted(exe, key=lambda u: u.encode()) and set(exe) <= trusted
+    assert "file:/usr/bin/python3.11" in exe and "file:/usr/bin/dash" in exe
+    assert not any(u.endswith(".py") for u in exe)
+    assert len(exe) < len(trusted) // 4, (len(exe), len(trusted))

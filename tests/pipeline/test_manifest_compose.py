@@ -145,3 +145,23 @@ def test_find_key_line() -> None:
     assert find_key_line(text, "sgx.max_threads") == 6
     assert find_key_line(text, "loader.log_level") == 3
     assert find_key_line(text, "fs.start_dir") is None
+
+
+def test_executables_are_the_trusted_files_with_an_x_bit() -> None:
+    from gsc.image.fs import ImageFS
+    from gsc.image.model import FileEntry
+    from gsc.shield.plan import executables
+
+    entries = {
+        "/": FileEntry("/", "dir", 0o755, 0, 0),
+        "/bin": FileEntry("/bin", "dir", 0o755, 0, 0),
+        "/bin/sh": FileEntry("/bin/sh", "file", 0o755, 0, 0, sha256="00" * 32),
+        "/bin/x": FileEntry("/bin/x", "file", 0o100, 0, 0, sha256="00" * 32),
+        "/bin/data": FileEntry("/bin/data", "file", 0o644, 0, 0, sha256="00" * 32),
+        "/bin/untrusted": FileEntry("/bin/untrusted", "file", 0o755, 0, 0, sha256="00" * 32),
+        "/bin/link": FileEntry("/bin/link", "symlink", 0o777, 0, 0, target="sh"),
+    }
+    doc = {"sgx": {"trusted_files": [{"uri": "file:" + p, "sha256": "00" * 32}
+                                     for p in ("/bin/x", "/bin/sh", "/bin/data", "/bin/link",
+                                               "/bin/absent")]}}
+    assert executables(doc, ImageFS(entries, None)) == ["file:/bin/sh", "file:/bin/x"]
