@@ -123,9 +123,10 @@ static int vma_idents(call *c, uint64_t addr, uint64_t len, ident *out, int max)
     return n;
 }
 
-/* 1 when this identity is a trusted file whose content was verified under it (by the
- * verifier, or when the supervisor opened or exec-checked it for the app: the only ways
- * the app gets a descriptor of a trusted file before phase 2). */
+/* 1 when this identity is a trusted file whose content is verified (now, if need be).
+ * Identities are recorded as files match their hash (the verifier, or the supervisor's
+ * opens and exec checks for the app: the only ways the app gets a descriptor of a trusted
+ * file before phase 2); one the verifier has not reached yet is verified on the spot. */
 static int verified_trusted(const gsc_manifest *m, const ident *id, const char **path)
 {
     gsc_ttable *t = rt_phase_table();
@@ -134,7 +135,25 @@ static int verified_trusted(const gsc_manifest *m, const ident *id, const char *
     if (!e)
         return 0;
     *path = m->trusted[e->index].path;
-    return e->state == GSC_TT_VERIFIED;
+    if (e->state == GSC_TT_VERIFIED)
+        return 1;
+    if (e->state == GSC_TT_FAILED)
+        return 0;
+    int fd = gsc_ttable_open(t, m, e);
+    if (fd < 0)
+        return 0;
+    struct stat st;
+    int r = fstat(fd, &st) == 0 && st.st_dev == id->dev && st.st_ino == id->ino
+                ? rt_trust_verify(&m->trusted[e->index], fd)
+                : -EACCES;
+    close(fd);
+    if (r == 0) {
+        gsc_ttable_verified(t, e->index, id->dev, id->ino, 1);
+        return e->state == GSC_TT_VERIFIED;
+    }
+    if (r == -EPERM)
+        rt_phase_failure(&m->trusted[e->index]);
+    return 0;
 }
 
 void rt_h_mmap(call *c, const rt_callspec *s, const uint64_t *a)

@@ -131,8 +131,7 @@ static void verify_entry(gsc_tt_entry *e, uint8_t *buf)
     if (fd >= 0)
         close(fd);
     if (r == 0) {
-        /* (trust.c already told the table; again here, in case it was not ready) */
-        gsc_ttable_verified(T, e->index, st.st_dev, st.st_ino);
+        gsc_ttable_verified(T, e->index, st.st_dev, st.st_ino, 1);
         return;
     }
     LOG_ERR("policy: trusted file %s failed verification (%s): it is refused, and so "
@@ -169,7 +168,7 @@ static void *verifier(void *arg)
 
 static void note_verified(size_t idx, dev_t dev, ino_t ino)
 {
-    gsc_ttable_verified(T, idx, dev, ino);
+    gsc_ttable_verified(T, idx, dev, ino, 0);
 }
 
 int rt_phase_start(const gsc_manifest *m, gsc_ttable *t)

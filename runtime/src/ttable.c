@@ -206,7 +206,7 @@ gsc_tt_entry *gsc_ttable_find(const gsc_ttable *t, dev_t dev, ino_t ino)
     return out;
 }
 
-void gsc_ttable_verified(gsc_ttable *t, size_t idx, dev_t dev, ino_t ino)
+void gsc_ttable_verified(gsc_ttable *t, size_t idx, dev_t dev, ino_t ino, int mark)
 {
     if (!t->ids || idx >= t->n)
         return;
@@ -229,7 +229,8 @@ void gsc_ttable_verified(gsc_ttable *t, size_t idx, dev_t dev, ino_t ino)
     if (t->ids[j].idx == idx + 1) {
         e->dev = dev;
         e->ino = ino;
-        e->state = GSC_TT_VERIFIED;
+        if (mark)
+            e->state = GSC_TT_VERIFIED;
     }
     pthread_mutex_unlock(t->mu);
 }

@@ -72,14 +72,17 @@ typedef int (*gsc_ttable_hook)(void *ctx, const gsc_tt_entry *e);
 int gsc_ttable_build(const gsc_manifest *m, const gsc_nswalk *w, gsc_ttable *t,
                      gsc_ttable_hook hook, void *ctx, char *err, size_t errlen);
 
-/* The entry whose content was verified under this identity, or NULL (safe against a
- * concurrent gsc_ttable_verified). */
+/* The entry whose content matched under this identity, or NULL (safe against a
+ * concurrent gsc_ttable_verified). Its state says whether the verifier is done with it. */
 gsc_tt_entry *gsc_ttable_find(const gsc_ttable *t, dev_t dev, ino_t ino);
 
-/* Entry idx was verified with this identity (any thread). An entry opened at launch only
- * takes its launch identity (another inode has no Landlock rule: never the app's); a
- * failed entry stays failed. Marks it VERIFIED and records the identity. */
-void gsc_ttable_verified(gsc_ttable *t, size_t idx, dev_t dev, ino_t ino);
+/* Entry idx matched its hash under this identity (any thread): records the identity for
+ * gsc_ttable_find. An entry opened at launch only takes its launch identity (another
+ * inode has no Landlock rule: never the app's). With mark (the verifier's own pass, or
+ * the mmap check's verification on the spot), also sets it VERIFIED unless it failed;
+ * without (trust.c: opens and exec checks for the app), the state is left to the
+ * verifier, which hashes every file itself as before. */
+void gsc_ttable_verified(gsc_ttable *t, size_t idx, dev_t dev, ino_t ino, int mark);
 
 /* Open entry e for reading (for the verifier): through its launch descriptor, or beneath
  * its directory's descriptor without following any symlink (dirrule). -errno. */
