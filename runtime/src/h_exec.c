@@ -21,9 +21,9 @@ static pid_t deferred_tid[MAX_DEFERRED];
 static size_t ndeferred;
 static int first_exec_done;
 
-/* With Landlock, the kernel only lets the app execute trusted files that had an x bit at
- * launch; the exec may be CONTINUEd once every such file is verified (the verifier's
- * executables pass): whatever path a racing thread substitutes, the kernel runs a verified
+/* With Landlock, the kernel only lets the app execute the gsc.executables entries (older
+ * manifests: trusted files that had an x bit at launch), each by its own rule; the exec
+ * may be CONTINUEd once every such file is verified (the verifier's executables pass): whatever path a racing thread substitutes, the kernel runs a verified
  * trusted file. Until then the reply waits; after a failure, later execs are refused. */
 static void answer_later_exec(call *c, const char *what)
 {

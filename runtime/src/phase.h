@@ -2,7 +2,8 @@
  *
  * Phase 1 (from launch): the supervisor resolves, verifies and injects the descriptor of
  * every trusted and allowed open; a background thread (SCHED_IDLE) verifies every
- * trusted file of the trusted-file table, executables first.
+ * trusted file of the trusted-file table, executables (gsc.executables) first, and
+ * records each verified identity in the table (ttable.h).
  * Phase 2: every table entry verified, none failed, and a Landlock domain decides file
  * access (gsc_landlock_active): opens are CONTINUEd (the kernel answers).
  * A failed verification (background or at an open) keeps phase 1 for good and refuses
