@@ -42,6 +42,10 @@ from gsc.shield.trusted import under_allowed
 
 ALLOWED = "allowed_files"
 EXCLUDED = "exclude_trusted"
+READONLY = "readonly_files"
+# Empty directories at the root that are not input mount points (rule 5): scratch space,
+# run-time state and home directories.
+NOT_MOUNT_POINTS = ("/tmp", "/run", "/root", "/home")  # noqa: S108 - image paths
 
 # Places a VOLUME must not turn into allowed paths: the system's programs and settings.
 SYSTEM_TREES = ("/", "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
@@ -84,10 +88,11 @@ class Default:
 
     @property
     def entry(self) -> str:
-        return self.path + "/" if self.key == ALLOWED and self.path != "/" else self.path
+        return (self.path + "/" if self.key in (ALLOWED, READONLY) and self.path != "/"
+                else self.path)
 
     def describe(self) -> str:
-        verb = "allowed" if self.key == ALLOWED else "not trusted"
+        verb = {ALLOWED: "allowed", READONLY: "read-only"}.get(self.key, "not trusted")
         return f"{verb} {self.entry}: {self.reason}"
 
     def to_json(self) -> dict[str, str]:
@@ -105,9 +110,11 @@ class Inferred:
         """cfg with the inferred entries added to its built-in lists."""
         allowed = tuple(d.entry for d in self.entries if d.key == ALLOWED)
         excluded = tuple(d.entry for d in self.entries if d.key == EXCLUDED)
+        readonly = tuple(dict.fromkeys(
+            self.readonly + tuple(d.entry for d in self.entries if d.key == READONLY)))
         return replace(cfg, default_allowed=self.static_allowed + allowed,
                        default_exclude=cfg.default_exclude + excluded,
-                       readonly_files=self.readonly)
+                       readonly_files=readonly)
 
     def to_json(self) -> list[dict[str, str]]:
         return [d.to_json() for d in self.entries]
@@ -231,6 +238,21 @@ def infer_fs(fs: ImageFS, volumes: Iterable[str], cfg: BuildConfig, *, enabled: 
     # itself stays pinned when its directory is trusted).
     readonly = tuple(dict.fromkeys(r for r in (_real(fs, p) for p in cfg.readonly_files)
                                    if r is not None))
+    if enabled:
+        occupied: set[str] = set()
+        for e in fs.entries():
+            parent = e.path.rsplit("/", 1)[0] or "/"
+            occupied.add(parent)
+        for e in fs.entries():
+            if (e.kind != "dir" or e.path.count("/") != 1 or e.path in occupied
+                    or e.path in SYSTEM_TREES or e.path in NOT_MOUNT_POINTS
+                    or _covered(e.path, taken)
+                    or any(paths.is_under(e.path, r.rstrip("/") or "/") for r in readonly)):
+                continue
+            if paths.normalize(e.path) in drop:
+                continue
+            entries.append(Default(READONLY, e.path, "empty directory at the root: a mount "
+                                   "point for the operator's inputs (read, never written)"))
     return Inferred(tuple(entries), tuple(warnings), tuple(static), readonly)
 
 

@@ -238,8 +238,8 @@ def test_batch_readonly_input_and_volume(shield_it: bool, signing_key: Path, doc
                                          run_container: Callable[..., Container]) -> None:
     image = build_app("batch")
     if shield_it:
-        # The input mount is the operator's choice, not the image's: declared read-only.
-        image = shielded(image, signing_key, "--readonly", "/input/")
+        # defaults only: the image's empty /input is a mount point (read-only by default)
+        image = shielded(image, signing_key)
     inp = tmp_path / "input"
     inp.mkdir()
     (inp / "a.txt").write_text("alpha beta alpha\n")

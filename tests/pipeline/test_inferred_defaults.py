@@ -25,7 +25,8 @@ def image_fs() -> ImageFS:
         e[path] = FileEntry(path, "file", 0o644, 0, 0, sha256="00" * 32)
 
     for p in ("/", "/etc", "/var", "/var/lib", "/var/log", "/var/cache", "/var/www",
-              "/var/www/html", "/var/lib/dpkg", "/var/lib/app", "/usr", "/data"):
+              "/var/www/html", "/var/lib/dpkg", "/var/lib/app", "/usr", "/data", "/input",
+              "/srv", "/srv/www"):
         d(p)
     e["/var/run"] = FileEntry("/var/run", "symlink", 0o777, 0, 0, target="/run")
     d("/run")
@@ -62,9 +63,11 @@ def test_rules() -> None:
         "/var/lib/nginx/": "allowed_files",      # empty state directory
         "/var/lib/redis/": "allowed_files",      # owned by redis
         "/var/lib/shared/": "allowed_files",     # group-writable for www-data
-    }
+        "/input/": "readonly_files",             # empty at the root: a mount point
+    }                                            # (/srv holds /srv/www: not empty)
     assert any("VOLUME /usr" in w for w in inf.warnings)
     cfg = inf.apply(load_defaults())
+    assert cfg.readonly_files == ("/input/",) and "/input/" not in cfg.all_allowed
     assert "/var/run/" not in cfg.all_allowed and "/run/" in cfg.all_allowed
     # content under /var stays trusted: nothing excludes /var/www or /var/lib/app
     assert not any(x in ("/var", "/var/www", "/var/lib/app") for x in cfg.all_excluded)
