@@ -31,11 +31,12 @@ from typing import Any
 
 from gsc.errors import InputError
 from gsc.files import write_atomic
+from gsc.shield import layout
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 PREDICATE_TYPE = "https://gsc.dev/provenance/sgx-enclave/v1"
-RUNTIME_NAME = "/gsc/gsc-runtime"
-MANIFEST_NAME = "/gsc/entrypoint.manifest.sgx"
+RUNTIME_NAME = layout.RUNTIME_PATH
+MANIFEST_NAME = layout.MANIFEST_PATH
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")

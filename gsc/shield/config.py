@@ -35,6 +35,7 @@ import yaml
 from gsc.errors import InputError
 from gsc.files import read_text_input
 from gsc.resources import template_text
+from gsc.sgx.params import DEFAULT_ENCLAVE_SIZE
 
 LOG_LEVELS = ("error", "warning", "debug", "trace")
 
@@ -50,7 +51,7 @@ _KNOWN_KEYS = {
 class BuildConfig:
     key: Path | str | None = None  # a PEM path, or a pkcs11: URI string
     passphrase_file: Path | None = None
-    enclave_size: str = "256M"
+    enclave_size: str = DEFAULT_ENCLAVE_SIZE
     max_threads: int = 16
     debug: bool = False
     log_level: str = "error"
