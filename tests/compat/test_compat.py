@@ -66,6 +66,8 @@ def http_get(port: int, path: str = "/", timeout: float = 30.0) -> tuple[int, st
 
 
 def redis_cmd(port: int, *words: str) -> bytes:
+    """One command; retried while the server is not up yet (docker-proxy accepts on the
+    published port before redis listens, then closes: an empty reply)."""
     payload = f"*{len(words)}\r\n".encode()
     for w in words:
         payload += f"${len(w.encode())}\r\n{w}\r\n".encode()
@@ -74,11 +76,13 @@ def redis_cmd(port: int, *words: str) -> bytes:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
                 s.sendall(payload)
-                return s.recv(4096)
+                reply = s.recv(4096)
+            if reply or time.monotonic() > deadline:
+                return reply
         except OSError:
             if time.monotonic() > deadline:
                 raise
-            time.sleep(0.3)
+        time.sleep(0.3)
 
 
 @dataclass
