@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 
 import pytest
+from clitools import docker, gsc
 
 BASE = "gsc-local/debian:bookworm"
 pytestmark = pytest.mark.docker
@@ -24,20 +24,6 @@ SCRIPTS = {
     "fork": (f"#!/bin/sh\n{DROP} /bin/sh -c 'id -u; head -n 1 /etc/os-release'\n"
              "echo \"parent $(id -u)\"\n"),
 }
-
-
-def docker(*args: str, timeout: float = 600,
-           check: bool = True) -> subprocess.CompletedProcess[str]:
-    res = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout,
-                         check=False)
-    if check and res.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)}: {res.stderr}")
-    return res
-
-
-def gsc(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-P", "-m", "gsc", *args], capture_output=True,
-                          text=True, timeout=900, check=False)
 
 
 @pytest.fixture(scope="module")
