@@ -41,6 +41,7 @@ HONOURED = (
     "gsc.executables",
     "gsc.container_config",
     "gsc.insecure__allow_no_landlock",
+    "gsc.verify_trusted_files",
     "gsc.insecure__allow_manifest_keys",
     "fs.insecure__keys.*",
     "gsc.encrypted_key_files.*",
@@ -60,10 +61,12 @@ IGNORED = (
     "sgx.profile",
     "sgx.ra_client_linkable",
     "sgx.ra_client_spid",
-    "sgx.remote_attestation",
     "sgx.vtune_profile",
     "sys",
 )
+
+# gsc.verify_trusted_files (docs/runtime.md, "Verification at launch").
+VERIFY_TRUSTED_FILES = ("on_first_use", "at_launch")
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -401,6 +404,9 @@ def _check_gsc(c: _Checker, flat: Mapping[str, Any], trusted: set[str]) -> None:
         c.string("gsc.container_config", flat["gsc.container_config"])
     if "gsc.insecure__allow_no_landlock" in flat:
         c.boolean("gsc.insecure__allow_no_landlock", flat["gsc.insecure__allow_no_landlock"])
+    if "gsc.verify_trusted_files" in flat:
+        c.choice("gsc.verify_trusted_files", flat["gsc.verify_trusted_files"],
+                 VERIFY_TRUSTED_FILES)
     previous: bytes | None = None
     for n, entry in enumerate(c.array("gsc.readonly_files", flat.get("gsc.readonly_files", []))):
         key = f"gsc.readonly_files[{n}]"

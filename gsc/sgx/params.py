@@ -33,6 +33,7 @@ ATTR_FLAG_MODE64 = 0x4
 
 ISV_LIMIT = 0xFFFF
 FILE_CHECK_POLICIES = ("strict", "allow_all_but_log")
+REMOTE_ATTESTATION = ("none", "epid", "dcap")
 BOOL_KEYS = ("edmm_enable", "debug", "use_exinfo")
 INT_KEYS: dict[str, tuple[int, int]] = {
     "max_threads": (1, MAX_THREADS_LIMIT), "isvprodid": (0, ISV_LIMIT), "isvsvn": (0, ISV_LIMIT),
@@ -40,7 +41,7 @@ INT_KEYS: dict[str, tuple[int, int]] = {
 # Every scalar [sgx] key gsc honours (dotted below sgx.); the file lists are the schema's.
 SCALAR_KEYS = ("enclave_size", "max_threads", *BOOL_KEYS, "isvprodid", "isvsvn",
                *(f"cpu_features.{name}" for name, _, _, _ in CPU_FEATURES),
-               "file_check_policy")
+               "file_check_policy", "remote_attestation")
 
 
 def feature_states(name: str) -> tuple[str, ...]:
@@ -81,8 +82,14 @@ def sgx_problem(key: str, value: Any) -> str | None:
         if isinstance(value, bool) or not isinstance(value, int):
             return f"must be an integer, not {type_name(value)}"
         return None if lo <= value <= hi else f"must be between {lo} and {hi}"
-    choices = (feature_states(key.split(".", 1)[1]) if key.startswith("cpu_features.")
-               else FILE_CHECK_POLICIES)
+    if key == "remote_attestation":
+        if isinstance(value, bool):   # older Gramine manifests: true means DCAP
+            return None
+        choices: tuple[str, ...] = REMOTE_ATTESTATION
+    elif key.startswith("cpu_features."):
+        choices = feature_states(key.split(".", 1)[1])
+    else:
+        choices = FILE_CHECK_POLICIES
     if not isinstance(value, str):
         return f"must be a string, not {type_name(value)}"
     if value not in choices:

@@ -40,6 +40,9 @@ def base_manifest(context: Mapping[str, Any]) -> dict[str, Any]:
     if context.get("readonly_files"):
         # Readable, never writable, not hashed (input mounts; docs/manifest-format.md).
         doc["gsc"] = {"readonly_files": ["file:" + p for p in context["readonly_files"]]}
+    if context.get("verify_at_launch"):
+        # Servers: every trusted file hashed before the app starts (docs/runtime.md).
+        doc.setdefault("gsc", {})["verify_trusted_files"] = "at_launch"
     if context.get("encrypted_mounts"):
         # gsc build --encrypt (gsc.shield.encrypt): the files under these are encrypted.
         doc["fs"]["mounts"] = list(context["encrypted_mounts"])

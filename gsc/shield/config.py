@@ -17,6 +17,8 @@ Config file keys (all optional):
     env_passthrough: ["TZ", "LANG"]              # host variables passed through at run time
     readonly_files: ["/input/"]                  # readable, never writable (not hashed)
     infer_defaults: true                # false: no VOLUME / service-account / state-dir rules
+    verify_trusted_files: auto          # at_launch | on_first_use | auto (at_launch when the
+                                        # image exposes ports; docs/runtime.md)
     exclude_defaults: ["/var/lib/misc"]          # inferred defaults to drop, by path
     encrypt: ["/models:model"]          # PATH[:KEYNAME]: replaced by encrypted files
     encryption_keys: {model: keys/model.key}     # 16-byte wrap-key files (mode 0600)
@@ -43,8 +45,11 @@ _KNOWN_KEYS = {
     "key", "passphrase_file", "enclave_size", "max_threads", "debug", "log_level",
     "isvprodid", "isvsvn", "allowed_files", "trusted_files", "exclude_trusted",
     "env_passthrough", "readonly_files", "infer_defaults", "exclude_defaults",
-    "encrypt", "encryption_keys", "encryption_key_file_at",
+    "encrypt", "encryption_keys", "encryption_key_file_at", "verify_trusted_files",
 }
+# When the runtime hashes the trusted files (gsc.verify_trusted_files); "auto" lets the
+# build decide from the image (gsc.shield.defaults.verification).
+VERIFY_CHOICES = ("auto", "at_launch", "on_first_use")
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,7 @@ class BuildConfig:
     readonly_files: tuple[str, ...] = ()
     infer_defaults: bool = True
     exclude_defaults: tuple[str, ...] = ()
+    verify_trusted_files: str = "auto"
     # --encrypt: (path as given, key name); wrap-key files and run-time key-file paths by
     # key name (gsc.shield.encrypt).
     encrypt: tuple[tuple[str, str], ...] = ()
@@ -180,6 +186,11 @@ def load_config(path: Path | None, base: BuildConfig | None = None) -> BuildConf
             if not isinstance(data[key], bool):
                 raise InputError(f"{source}: {key}: expected true or false")
             changes[key] = data[key]
+    if "verify_trusted_files" in data:
+        if data["verify_trusted_files"] not in VERIFY_CHOICES:
+            raise InputError(f"{source}: verify_trusted_files: expected one of "
+                             f"{', '.join(VERIFY_CHOICES)}")
+        changes["verify_trusted_files"] = data["verify_trusted_files"]
     if "log_level" in data:
         if data["log_level"] not in LOG_LEVELS:
             raise InputError(f"{source}: log_level: expected one of {', '.join(LOG_LEVELS)}")

@@ -20,6 +20,11 @@ The rules (docs/build.md, "Defaults inferred from the image"):
    package's run-time state directory (``/var/lib/nginx``, ``/var/lib/php/sessions``).
    There is nothing in it to verify, and the app creates its content at run time.
 
+6. An image that exposes ports (``EXPOSE``) is a server: its trusted files are verified at
+   launch (``gsc.verify_trusted_files = "at_launch"``), a one-time cost at start-up that
+   takes the supervisor off every later open; other images verify on first use (fast
+   start for short-lived commands). The config key ``verify_trusted_files`` overrides it.
+
 Only the topmost directory of each rule is listed. Every allowed default is resolved
 through the image's symlinks (``/var/run`` -> ``/run``), because the runtime classifies the
 kernel's path and a symlink cannot itself be an allowed place that a trusted directory
@@ -118,6 +123,37 @@ class Inferred:
 
     def to_json(self) -> list[dict[str, str]]:
         return [d.to_json() for d in self.entries]
+
+
+VERIFY = "verify_trusted_files"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """An inferred manifest setting (not a path): ``key`` = ``value``, with the reason."""
+
+    key: str
+    value: str
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.key} = {self.value}: {self.reason}"
+
+    def to_json(self) -> dict[str, str]:
+        return {"key": self.key, "value": self.value, "reason": self.reason}
+
+
+def verification(cfg: BuildConfig, config: dict[str, Any]) -> tuple[bool, Setting | None]:
+    """Rule 6: whether trusted files are verified at launch, and the inferred setting
+    (None when the config file chose)."""
+    if cfg.verify_trusted_files != "auto":
+        return cfg.verify_trusted_files == "at_launch", None
+    ports = sorted(config.get("ExposedPorts") or {})
+    if ports:
+        return True, Setting(VERIFY, "at_launch", f"the image exposes {', '.join(ports)} (a "
+                             "server): hashed before it starts, its opens then run natively")
+    return False, Setting(VERIFY, "on_first_use", "the image exposes no port: each trusted "
+                          "file is hashed when first used, for a fast start")
 
 
 def _real(fs: ImageFS, entry: str) -> str | None:

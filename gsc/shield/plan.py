@@ -95,7 +95,7 @@ class Plan:
     trusted_files: int
     overrides: tuple[Override, ...]
     warnings: tuple[str, ...]
-    defaults: tuple[defaults.Default, ...] = ()
+    defaults: tuple[defaults.Default | defaults.Setting, ...] = ()
 
     @property
     def encrypted(self) -> encryption.EncryptedTree | None:
@@ -134,6 +134,7 @@ def template_context(req: BuildRequest, image: Image, entrypoint: str, argv: lis
         "trusted_files": trusted,
         "encrypted_mounts": encrypted.manifest_mounts() if encrypted else [],
         "encrypted_key_files": dict(cfg.encryption_key_file_at),
+        "verify_at_launch": defaults.verification(cfg, image.config.raw)[0],
     }
 
 
@@ -332,5 +333,6 @@ def plan_build(req: BuildRequest, image: Image, runtime: bytes,
         overrides=tuple(overrides),
         warnings=tuple(warnings) + tuple(f"manifest override: {o.describe()}"
                                          for o in overrides),
-        defaults=inferred.entries,
+        defaults=inferred.entries + tuple(
+            s for s in (defaults.verification(cfg, image.config.raw)[1],) if s is not None),
     )

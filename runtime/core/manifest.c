@@ -52,6 +52,7 @@ enum slot {
     S_MAX_THREADS, S_EDMM, S_DEBUG, S_EXINFO, S_ISVPRODID, S_ISVSVN, S_CPU, S_TRUSTED,
     S_ALLOWED, S_FILE_CHECK_POLICY, S_SYMLINKS, S_CONTAINER_CONFIG, S_NO_LANDLOCK,
     S_INSECURE_KEY, S_KEY_FILE, S_ALLOW_MANIFEST_KEYS, S_READONLY, S_EXECUTABLES,
+    S_REMOTE_ATTESTATION, S_VERIFY_TRUSTED,
 };
 
 typedef struct {
@@ -86,7 +87,6 @@ static const char *const IGNORED[] = {
     "sgx.profile",
     "sgx.ra_client_linkable",
     "sgx.ra_client_spid",
-    "sgx.remote_attestation",
     "sgx.vtune_profile",
     "sys",
 };
@@ -489,6 +489,8 @@ static int classify_key(const key *k, int *cpu)
         { "sgx.trusted_files", S_TRUSTED },
         { "sgx.allowed_files", S_ALLOWED },
         { "sgx.file_check_policy", S_FILE_CHECK_POLICY },
+        { "sgx.remote_attestation", S_REMOTE_ATTESTATION },
+        { "gsc.verify_trusted_files", S_VERIFY_TRUSTED },
         { "gsc.symlinks", S_SYMLINKS },
         { "gsc.readonly_files", S_READONLY },
         { "gsc.executables", S_EXECUTABLES },
@@ -639,6 +641,8 @@ static int handle_scalar(parser *ps, int slot, int cpu, const key *k, scalar *v)
     static const char *const policies[] = { "strict", "allow_all_but_log" };
     static const char *const cpu3[] = { "unspecified", "required", "disabled" };
     static const char *const cpu2[] = { "required", "disabled" };
+    static const char *const ra[] = { "none", "epid", "dcap" };
+    static const char *const verify[] = { "on_first_use", "at_launch" };
     int r;
     switch (slot) {
     case S_IGNORED:
@@ -762,6 +766,21 @@ static int handle_scalar(parser *ps, int slot, int cpu, const key *k, scalar *v)
         if ((r = want_choice(ps, v, "sgx.file_check_policy", policies, 2)) < 0)
             return -1;
         m->allow_all_but_log = r;
+        return 0;
+    case S_REMOTE_ATTESTATION:
+        /* Gramine's values; older Gramine manifests used a boolean. */
+        if (v->type == V_BOOL) {
+            m->remote_attestation = v->i ? GSC_RA_DCAP : GSC_RA_NONE;
+            return 0;
+        }
+        if ((r = want_choice(ps, v, "sgx.remote_attestation", ra, 3)) < 0)
+            return -1;
+        m->remote_attestation = r;
+        return 0;
+    case S_VERIFY_TRUSTED:
+        if ((r = want_choice(ps, v, "gsc.verify_trusted_files", verify, 2)) < 0)
+            return -1;
+        m->verify_at_launch = r;
         return 0;
     case S_NO_LANDLOCK:
         if (want_type(ps, v, V_BOOL, "gsc.insecure__allow_no_landlock") < 0)

@@ -8,6 +8,7 @@
 
 #include "measure.h"
 
+enum gsc_remote_attestation { GSC_RA_NONE = 0, GSC_RA_EPID = 1, GSC_RA_DCAP = 2 };
 enum gsc_log_level { GSC_LOG_ERROR = 0, GSC_LOG_WARNING = 1, GSC_LOG_DEBUG = 2, GSC_LOG_TRACE = 3 };
 
 /* sgx.cpu_features.*: index order and values. */
@@ -96,6 +97,11 @@ typedef struct {
     char **executables; size_t nexecutables;  /* gsc.executables: trusted files with an x
                                            bit in the image, sorted, unique */
     int has_executables;                /* the key is present (older builds: absent) */
+    /* launch-time verification and attestation (issue 11) */
+    int remote_attestation;             /* sgx.remote_attestation: GSC_RA_* (default none;
+                                           /dev/attestation is served whenever the
+                                           supervisor sees opens, see docs/runtime.md) */
+    int verify_at_launch;               /* gsc.verify_trusted_files = "at_launch" */
 } gsc_manifest;
 
 /* Is name a valid key name (1..GSC_KEY_NAME_MAX of [A-Za-z0-9_-], no leading '_')? */

@@ -21,7 +21,7 @@
 #define __NR_pidfd_open 434
 #endif
 
-#define OPEN(nr) {nr, #nr + 5, RT_NOTIFY, 0, rt_h_open, 0, 0, -1, -1, 0, 0, {0}}
+#define OPEN(nr) {nr, #nr + 5, RT_NOTIFY, RT_F_OPEN, rt_h_open, 0, 0, -1, -1, 0, 0, {0}}
 #define EXEC(nr) {nr, #nr + 5, RT_NOTIFY, 0, rt_h_exec, 0, 0, -1, -1, 0, 0, {0}}
 #define CRED(nr) {nr, #nr + 5, RT_NOTIFY, RT_F_ROOT, rt_h_creds, 0, 0, -1, -1, 0, 0, {0}}
 #define MOD(nr, ...)                                                                      \
@@ -100,13 +100,14 @@ const rt_callspec rt_calls[] = {
 
 const size_t rt_ncalls = sizeof(rt_calls) / sizeof(rt_calls[0]);
 
-int rt_call_notified(const rt_callspec *s, int sup_root, int landlock)
+int rt_call_notified(const rt_callspec *s, int sup_root, int opens)
 {
     if (s->action != RT_NOTIFY)
         return 0;
     if ((s->flags & RT_F_ROOT) && !sup_root)
         return 0;
-    (void)landlock; /* every declared call is notified in both modes today */
+    if ((s->flags & RT_F_OPEN) && !opens)
+        return 0;
     return 1;
 }
 

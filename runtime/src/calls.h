@@ -22,6 +22,8 @@ enum rt_action {
 
 #define RT_F_PATHMOD 1u   /* changes the file system namespace or metadata */
 #define RT_F_ROOT 4u      /* notified only when the supervisor runs as root */
+#define RT_F_OPEN 8u      /* an open: not notified when verification ran at launch and no
+                             open needs the supervisor (rt_opens_needed) */
 
 /* How a path-modifying call names its paths. */
 enum { RT_NOFOLLOW = 0, RT_FOLLOWS = 1, RT_FOLLOW_UNLESS_NOFOLLOW = 2, RT_FOLLOW_IF_FOLLOW = 3 };
@@ -54,7 +56,9 @@ extern const rt_callspec rt_calls[];
 extern const size_t rt_ncalls;
 
 /* Is this call notified for an app started with these settings? */
-int rt_call_notified(const rt_callspec *s, int sup_root, int landlock);
+/* Is s notified? sup_root: the supervisor runs as root; opens: the open family is
+ * (rt_opens_needed). */
+int rt_call_notified(const rt_callspec *s, int sup_root, int opens);
 /* The table entry for a system call number, or NULL. */
 const rt_callspec *rt_call_lookup(int nr);
 

@@ -28,7 +28,7 @@
 #define MAXPROG 1024
 #define ARG_LO(i) ((unsigned)(offsetof(struct seccomp_data, args[0]) + 8 * (unsigned)(i)))
 
-int rt_install_filter(pid_t supervisor, int sup_root, int landlock)
+int rt_install_filter(pid_t supervisor, int sup_root, int opens)
 {
     struct sock_filter prog[MAXPROG];
     size_t n = 0;
@@ -45,7 +45,7 @@ int rt_install_filter(pid_t supervisor, int sup_root, int landlock)
         if (n + 8 > MAXPROG)
             return -E2BIG;
         if (s->action == RT_NOTIFY) {
-            if (!rt_call_notified(s, sup_root, landlock))
+            if (!rt_call_notified(s, sup_root, opens))
                 continue;
             unsigned body = 1 + (s->set_arg >= 0 ? 2 : 0) + (s->clear_arg >= 0 ? 2 : 0);
             unsigned char skip = (unsigned char)(body + (body > 1 ? 1 : 0));

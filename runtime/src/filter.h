@@ -8,8 +8,7 @@
  * the user-notification listener fd, or -errno. Must be called in the (single-threaded)
  * child right before execve. supervisor: the supervisor's pid (ptrace, process_vm_* and
  * pidfd_open of it are refused). sup_root: the supervisor runs as root (the setuid family
- * is notified: credential caches). landlock: a Landlock domain decides path-modifying
- * calls (they are not notified). */
-int rt_install_filter(pid_t supervisor, int sup_root, int landlock);
+ * is notified: credential caches). opens: the open family is notified (rt_opens_needed). */
+int rt_install_filter(pid_t supervisor, int sup_root, int opens);
 
 #endif

@@ -204,7 +204,8 @@ static void drop_ptrace_capability(void)
 }
 
 static __attribute__((noreturn)) void child(const gsc_manifest *m, const rt_app *app,
-                                           int sock, const sigset_t *oldmask, pid_t sup)
+                                           int sock, const sigset_t *oldmask, pid_t sup,
+                                           int opens)
 {
     /* Our no-op handlers would be reset by execve anyway; do it before the app's code. */
     for (int s = 1; s <= SIGRTMAX; s++)
@@ -217,7 +218,7 @@ static __attribute__((noreturn)) void child(const gsc_manifest *m, const rt_app 
     if (le < 0)
         rt_refuse("cannot enforce the Landlock domain: %s", strerror(-le));
     drop_ptrace_capability();
-    int lfd = rt_install_filter(sup, geteuid() == 0, gsc_landlock_active);
+    int lfd = rt_install_filter(sup, geteuid() == 0, opens);
     if (lfd < 0)
         rt_refuse("cannot install the seccomp filter: %s", strerror(-lfd));
     if (send_fd(sock, lfd) < 0)
@@ -255,6 +256,27 @@ int main(int argc, char **argv)
     if (pr < 0)
         rt_refuse("%s", perr);
     log_policy(m, &pt, t_begin, now_ms() - t_start);
+    /* gsc.verify_trusted_files = "at_launch": every trusted file is hashed now, before the
+     * app exists; a mismatch refuses the launch. The app then starts in phase 2 and, unless
+     * an open needs the supervisor, its opens are not notified at all (docs/runtime.md,
+     * "Verification at launch"). It needs the Landlock domain: without it (weak or audit
+     * mode) the supervisor must see every open, so verification stays on first use. */
+    int at_launch = m->verify_at_launch && gsc_landlock_active && !m->allow_all_but_log;
+    if (m->verify_at_launch && !at_launch)
+        LOG_DEBUG("gsc.verify_trusted_files = \"at_launch\" needs the Landlock domain: "
+                  "verifying on first use");
+    if (at_launch) {
+        double t0 = now_ms();
+        char verr[PATH_MAX + 128];
+        if (rt_phase_verify_now(m, &lock.tt, verr, sizeof(verr)) < 0)
+            rt_refuse("%s", verr);
+        LOG_DEBUG("verification at launch: %zu trusted files in %.2f ms", m->ntrusted,
+                  now_ms() - t0);
+    }
+    int opens = rt_opens_needed(m, at_launch);
+    if (at_launch)
+        LOG_DEBUG("opens %s", opens ? "are notified (an open needs the supervisor)"
+                                    : "are not notified: the kernel decides them");
     /* The app's environment is a copy (app.envp); the host's stays readable through
      * /proc/PID/environ of this process, which the kernel lets the app open in phase 2
      * (measured: Linux 6.18, root app without CAP_SYS_PTRACE, inside the Landlock domain).
@@ -290,7 +312,7 @@ int main(int argc, char **argv)
     if (pid == 0) {
         close(sv[0]);
         close(sigfd);
-        child(m, &app, sv[1], &oldmask, sup);
+        child(m, &app, sv[1], &oldmask, sup, opens);
     }
     close(sv[1]);
     /* Nobody with our uid may ptrace us or read our memory from now on. */

@@ -25,6 +25,10 @@ static const gsc_manifest *M;
 static gsc_ttable *T;
 static int efd = -1;
 static atomic_int exec_done, all_done, exec_failed, any_failed;
+static int at_launch; /* rt_phase_verify_now runs: its caller reports failures */
+static pthread_mutex_t fail_mu = PTHREAD_MUTEX_INITIALIZER;
+static size_t fail_idx = SIZE_MAX; /* at launch: the first failed file, manifest order */
+static int fail_err;
 
 int rt_phase_decide(int done, int failed, int landlock, int audit_mode)
 {
@@ -134,9 +138,18 @@ static void verify_entry(gsc_tt_entry *e, uint8_t *buf)
         gsc_ttable_verified(T, e->index, st.st_dev, st.st_ino, 1);
         return;
     }
-    LOG_ERR("policy: trusted file %s failed verification (%s): it is refused, and so "
-            "are later execs", M->trusted[e->index].path,
-            r == -EPERM ? "hash mismatch" : strerror(-r));
+    if (!at_launch)
+        LOG_ERR("policy: trusted file %s failed verification (%s): it is refused, and so "
+                "are later execs", M->trusted[e->index].path,
+                r == -EPERM ? "hash mismatch" : strerror(-r));
+    if (at_launch) {
+        pthread_mutex_lock(&fail_mu);
+        if (e->index < fail_idx) {
+            fail_idx = e->index;
+            fail_err = r;
+        }
+        pthread_mutex_unlock(&fail_mu);
+    }
     rt_phase_failure(&M->trusted[e->index]);
 }
 
@@ -164,6 +177,54 @@ static void *verifier(void *arg)
               atomic_load(&any_failed) ? "failures" : "all verified", rt_phase());
     wake();
     return NULL;
+}
+
+static atomic_size_t next_entry;
+
+static void *launch_worker(void *arg)
+{
+    (void)arg;
+    uint8_t *buf = rt_xmalloc(rt_trust_hash_buf_size());
+    for (size_t i; (i = atomic_fetch_add(&next_entry, 1)) < T->n;)
+        verify_entry(&T->e[i], buf);
+    free(buf);
+    return NULL;
+}
+
+int rt_phase_verify_now(const gsc_manifest *m, gsc_ttable *t, char *err, size_t errlen)
+{
+    M = m;
+    T = t;
+    at_launch = 1;
+    atomic_store(&next_entry, 0);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t nthreads = cpus < 1 ? 1 : cpus > 4 ? 4 : (size_t)cpus;
+    pthread_t th[4];
+    size_t started = 0;
+    /* The calling thread works too; a thread that cannot start just leaves more for it. */
+    for (size_t i = 1; i < nthreads; i++)
+        if (pthread_create(&th[started], NULL, launch_worker, NULL) == 0)
+            started++;
+    launch_worker(NULL);
+    for (size_t i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    at_launch = 0;
+    if (fail_idx != SIZE_MAX) {
+        snprintf(err, errlen, "trusted file %s failed verification (%s)",
+                 m->trusted[fail_idx].path,
+                 fail_err == -EPERM ? "hash mismatch" : strerror(-fail_err));
+        return -1;
+    }
+    atomic_store(&exec_done, 1);
+    atomic_store(&all_done, 1);
+    return 0;
+}
+
+int rt_opens_needed(const gsc_manifest *m, int verified_at_launch)
+{
+    return !verified_at_launch || !gsc_landlock_active || m->allow_all_but_log ||
+           m->nencrypted > 0 || m->remote_attestation != GSC_RA_NONE ||
+           m->log_level >= GSC_LOG_DEBUG;
 }
 
 static void note_verified(size_t idx, dev_t dev, ino_t ino)

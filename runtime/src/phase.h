@@ -19,6 +19,18 @@
  * done), or -1 when no thread could be started (everything stays in phase 1). */
 int rt_phase_start(const gsc_manifest *m, gsc_ttable *t);
 
+/* Verification at launch (gsc.verify_trusted_files = "at_launch"): hash every trusted
+ * file of t now, before the app exists, in up to four threads. 0 when none failed (the
+ * supervisor starts in phase 2); else -1 and one line naming the first failed file in
+ * err. A later rt_phase_start finds nothing left to do. */
+int rt_phase_verify_now(const gsc_manifest *m, gsc_ttable *t, char *err, size_t errlen);
+
+/* Must the app's opens be notified? Not when every trusted file was verified at launch,
+ * Landlock decides access, and no open needs the supervisor (no encrypted mount, no
+ * /dev/attestation: sgx.remote_attestation "none", no audit mode, log level below debug:
+ * denials are logged only by the supervisor). */
+int rt_opens_needed(const gsc_manifest *m, int verified_at_launch);
+
 /* 1 or 2. */
 int rt_phase(void);
 /* Executables: 0 still being verified, 1 all verified, -1 one failed. */

@@ -123,7 +123,9 @@ static void dump(const gsc_manifest *m)
     json_strs(m->readonly, m->nreadonly);
     printf(",\"executables\":");
     json_strs(m->executables, m->nexecutables);
-    printf(",\"has_executables\":%s}\n", m->has_executables ? "true" : "false");
+    printf(",\"has_executables\":%s", m->has_executables ? "true" : "false");
+    printf(",\"remote_attestation\":%d,\"verify_at_launch\":%s}\n", m->remote_attestation,
+           m->verify_at_launch ? "true" : "false");
 }
 
 int main(int argc, char **argv)

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 CPU = ("avx", "avx512", "amx", "mpx", "pkru")
 CPU_VALUE = {"unspecified": 0, "required": 1, "disabled": 2}
 LEVELS = {"error": 0, "warning": 1, "debug": 2, "trace": 3}
+RA = {"none": 0, "epid": 1, "dcap": 2}
 
 
 def _s(p: Any) -> str | None:
@@ -67,6 +68,8 @@ def c_view(m: Any) -> dict[str, Any]:
         "readonly": [_s(m.readonly[i]) for i in range(m.nreadonly)],
         "executables": [_s(m.executables[i]) for i in range(m.nexecutables)],
         "has_executables": bool(m.has_executables),
+        "remote_attestation": m.remote_attestation,
+        "verify_at_launch": bool(m.verify_at_launch),
     }
 
 
@@ -130,6 +133,8 @@ def expected_view(doc: Mapping[str, Any]) -> dict[str, Any]:
         "readonly": [a[5:] for a in gsc.get("readonly_files", [])],
         "executables": [a[5:] for a in gsc.get("executables", [])],
         "has_executables": "executables" in gsc,
+        "remote_attestation": RA[sgx.get("remote_attestation", "none")],
+        "verify_at_launch": gsc.get("verify_trusted_files", "on_first_use") == "at_launch",
     }
 
 
@@ -275,7 +280,7 @@ def manifest_docs(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         sgx["file_check_policy"] = draw(st.sampled_from(["strict", "allow_all_but_log"]))
     if draw(st.booleans()):
-        sgx["remote_attestation"] = draw(st.sampled_from(["none", "dcap"]))
+        sgx["remote_attestation"] = draw(st.sampled_from(["none", "epid", "dcap"]))
     if draw(st.booleans()):
         sgx["profile"] = {"enable": "all", "with_stack": True, "frequency": -7}
     if sgx:
@@ -285,6 +290,8 @@ def manifest_docs(draw: st.DrawFn) -> dict[str, Any]:
         gsc["container_config"] = draw(ANY_TEXT)
     if draw(st.booleans()):
         gsc["insecure__allow_no_landlock"] = draw(st.booleans())
+    if draw(st.booleans()):
+        gsc["verify_trusted_files"] = draw(st.sampled_from(["on_first_use", "at_launch"]))
     links = draw(st.lists(PATH, max_size=3, unique=True))
     trusted_set = set(trusted_paths)
     links = [p for p in links if p not in trusted_set

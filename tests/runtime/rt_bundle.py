@@ -193,3 +193,18 @@ def base_manifest(entrypoint: str, trusted: Iterable[str], allowed: Iterable[str
 
 # make_bundle(script=None, *, trusted=..., allowed=..., tweak=..., runtime_src=..., **manifest)
 MakeBundle = Callable[..., Bundle]
+
+
+def with_verification(make: MakeBundle, mode: str) -> MakeBundle:
+    """make_bundle whose manifests set gsc.verify_trusted_files = mode."""
+
+    def wrapped(*args: Any, tweak: Callable[[dict[str, Any]], None] | None = None,
+                **kw: Any) -> Bundle:
+        def set_mode(doc: dict[str, Any]) -> None:
+            doc.setdefault("gsc", {})["verify_trusted_files"] = mode
+            if tweak is not None:
+                tweak(doc)
+
+        return make(*args, tweak=set_mode, **kw)
+
+    return wrapped

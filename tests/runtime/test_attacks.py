@@ -19,11 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rt_bundle import Bundle, MakeBundle
+from rt_bundle import Bundle, MakeBundle, with_verification
 
 HERE = Path(__file__).resolve().parent
 TRIES = 3000
 EXEC_TRIES = 300  # each try forks and execs under the runtime
+
+
+@pytest.fixture(params=["on_first_use", "at_launch"])
+def make_bundle(make_bundle: MakeBundle, request: pytest.FixtureRequest) -> MakeBundle:
+    """Every attack twice: trusted files verified on first use (the supervisor sees every
+    open until all are verified) and at launch (opens never reach the supervisor)."""
+    return with_verification(make_bundle, request.param)
 
 
 @pytest.fixture
