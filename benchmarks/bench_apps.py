@@ -97,6 +97,7 @@ class Config:
     key: Path
     tmp: Path
     log: Callable[[str], None]
+    verify: str = "auto"
 
 
 # -- helpers ---------------------------------------------------------------------------------
@@ -119,6 +120,10 @@ def timed(fn: Callable[[], object]) -> float:
 def gsc_build(src: str, tag: str, cfg: Config, manifest: Path | None = None) -> None:
     args = [*GSC, "build", src, *([str(manifest)] if manifest else []), "-k", str(cfg.key),
             "-t", tag, "--json", "-q"]
+    if cfg.verify != "auto":
+        conf = cfg.tmp / "verify.yaml"
+        conf.write_text(f"verify_trusted_files: {cfg.verify}\n")
+        args += ["-c", str(conf)]
     proc = run(*args, check=False)
     if proc.returncode != 0:
         msg = proc.stderr.strip().splitlines()[-1:] or [f"exit {proc.returncode}"]
@@ -576,6 +581,9 @@ def main(argv: list[str] | None = None) -> int:
                          "(nsenter, needs root) instead of through the published port, which\n"
                          "Docker serves with its userland docker-proxy on both sides")
     ap.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    ap.add_argument("--verify", choices=("auto", "at_launch", "on_first_use"), default="auto",
+                    help="gsc build's verify_trusted_files setting (default auto: at launch "
+                         "for images that expose ports)")
     args = ap.parse_args(argv)
     try:
         only = parse_only(args.only)
@@ -607,7 +615,7 @@ def main(argv: list[str] | None = None) -> int:
                      rounds=args.rounds or (2 if args.quick else 5),
                      wrk_seconds=args.wrk_seconds or (3 if args.quick else 5),
                      wrk_netns=args.wrk_netns,
-                     key=key, tmp=Path(tmp), log=log)
+                     key=key, tmp=Path(tmp), log=log, verify=args.verify)
         for name in only:
             log(f"bench_apps: {name} ...")
             t0 = time.perf_counter()

@@ -87,3 +87,13 @@ def make_bundle(tmp_path: Path, runtime_bin: Path, shared: Path,
                       runtime_src=runtime_src or runtime_bin).write()
 
     return make
+
+
+@pytest.fixture(scope="session")
+def nolandlock(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A wrapper that runs a program as on a kernel without Landlock (seccomp: ENOSYS)."""
+    exe = tmp_path_factory.mktemp("nolandlock") / "nolandlock"
+    subprocess.run(["gcc", "-O1", "-Wall", "-Werror", "-o", str(exe),
+                    str(Path(__file__).resolve().parent / "nolandlock.c")], check=True)
+    return exe
+

@@ -208,3 +208,9 @@ def with_verification(make: MakeBundle, mode: str) -> MakeBundle:
         return make(*args, tweak=set_mode, **kw)
 
     return wrapped
+
+
+def weak_mode(doc: dict[str, Any]) -> None:
+    """A make_bundle tweak: gsc.insecure__allow_no_landlock (run under the `nolandlock`
+    wrapper: the supervisor alone decides, phase 1 for the whole run)."""
+    doc.setdefault("gsc", {})["insecure__allow_no_landlock"] = True

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from rt_bundle import ASAN_RUNTIME, REPO, MakeBundle
+from rt_bundle import ASAN_RUNTIME, REPO, MakeBundle, weak_mode
 
 ASAN = {"ASAN_OPTIONS": "detect_leaks=0"}
 KNOB = ASAN
@@ -39,21 +39,6 @@ def test_all_verified_enters_phase_2(make_bundle: MakeBundle, asan_runtime: Path
     assert "t.txt (trusted, verified)" not in res.stderr
 
 
-@pytest.fixture(scope="module")
-def nolandlock(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A wrapper that runs a program as on a kernel without Landlock (seccomp: ENOSYS)."""
-    exe = tmp_path_factory.mktemp("nolandlock") / "nolandlock"
-    subprocess.run(["gcc", "-O1", "-Wall", "-Werror", "-o", str(exe),
-                    str(Path(__file__).resolve().parent / "nolandlock.c")], check=True)
-    return exe
-
-
-def _weak(d: dict[str, object]) -> None:
-    gsc = d.setdefault("gsc", {})
-    assert isinstance(gsc, dict)
-    gsc["insecure__allow_no_landlock"] = True
-
-
 def test_without_landlock_launch_refused(make_bundle: MakeBundle, nolandlock: Path) -> None:
     """No Landlock and no opt-in: the launch is refused with one clear line."""
     b = make_bundle("echo ran")
@@ -71,7 +56,7 @@ def test_without_landlock_phase_1_forever(make_bundle: MakeBundle, asan_runtime:
     (tmp_path / "secret.txt").write_text("secret\n")
     b = make_bundle("/bin/echo x; i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done; "
                     "if read x < secret.txt; then echo leaked; else echo refused; fi",
-                    runtime_src=asan_runtime, log_level="debug", tweak=_weak)
+                    runtime_src=asan_runtime, log_level="debug", tweak=weak_mode)
     res = subprocess.run([str(nolandlock), str(b.exe)], capture_output=True, text=True,
                          cwd=str(b.root), timeout=120, check=False, env=ASAN)
     assert res.stdout == "x\nrefused\n", res.stderr
