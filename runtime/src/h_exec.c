@@ -11,6 +11,7 @@
 #include "exec.h"
 #include "landlock.h"
 #include "log.h"
+#include "pathset.h"
 #include "phase.h"
 #include "ratelog.h"
 
@@ -64,6 +65,14 @@ void rt_exec_flush(int nfd, const gsc_manifest *m)
     ndeferred = 0;
 }
 
+/* With Landlock and every executable verified, the supervisor's check of an exec only
+ * explains refusals: the kernel grants EXECUTE on the verified gsc.executables and nothing
+ * else, for the program and for every interpreter it opens (open_exec: Landlock's
+ * EXECUTE right), so the check's verdict is the kernel's. An absolute path (execve, or
+ * execveat from AT_FDCWD) that passed it once is CONTINUEd at once afterwards: a fork
+ * loop running /bin/true pays one check, not 200. */
+static rt_pathset passed;
+
 static void do_exec(call *c, int dirfd, uint64_t path_addr, int atflags, const char *what)
 {
     int first = !first_exec_done;
@@ -73,6 +82,17 @@ static void do_exec(call *c, int dirfd, uint64_t path_addr, int atflags, const c
     int later_ll = gsc_landlock_active && !first && !c->m->allow_all_but_log;
     char path[PATH_MAX];
     int e = rt_read_str(c, path_addr, path, sizeof(path));
+    uint64_t h = 0;
+    if (later_ll && e >= 0 && path[0] == '/' && dirfd == AT_FDCWD &&
+        rt_phase_exec_state() > 0) {
+        h = rt_path_hash(path) ^ (uint64_t)(atflags & (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH));
+        if (rt_pathset_has(&passed, h)) {
+            rt_creds_exec(c->tid, c->tgid);
+            if (rt_still_valid(c))
+                rt_respond(c, 0, 1);
+            return;
+        }
+    }
     if (e < 0) {
         /* Cannot inspect (say, a process that dropped privileges): Landlock decides. */
         if (later_ll && e == -EACCES && rt_still_valid(c)) {
@@ -105,6 +125,8 @@ static void do_exec(call *c, int dirfd, uint64_t path_addr, int atflags, const c
         return rt_respond(c, e, 0);
     }
     LOG_DEBUG("policy: %s %s: allowed (pid %d)", what, path, (int)c->tid);
+    if (h)
+        rt_pathset_add(&passed, h);
     /* The exec changes credentials (fsuid follows euid again) and the address space:
      * forget what is cached about the process. */
     rt_creds_exec(c->tid, c->tgid);

@@ -15,6 +15,7 @@
 #include "h_special.h"
 #include "creds.h"
 #include "log.h"
+#include "pathset.h"
 #include "phase.h"
 #include "ratelog.h"
 #include "resolve.h"
@@ -48,40 +49,7 @@ static int is_write(int flags)
 /* Phase 2, log level error or warning: absolute literal paths whose outcome is already
  * told (not denied, or denied and its first-denial line written, or absent) are not
  * classified again. Only a 64-bit hash of the literal path is kept; full: no insertion. */
-#define TOLD_SLOTS 8192
-#define TOLD_MAX (TOLD_SLOTS / 2)
-static uint64_t told[TOLD_SLOTS];
-static unsigned ntold;
-
-static uint64_t path_hash(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    return h ? h : 1;
-}
-
-static int told_has(uint64_t h)
-{
-    for (unsigned i = (unsigned)(h % TOLD_SLOTS); told[i]; i = (i + 1) % TOLD_SLOTS)
-        if (told[i] == h)
-            return 1;
-    return 0;
-}
-
-static void told_add(uint64_t h)
-{
-    if (ntold >= TOLD_MAX)
-        return;
-    unsigned i = (unsigned)(h % TOLD_SLOTS);
-    while (told[i]) {
-        if (told[i] == h)
-            return;
-        i = (i + 1) % TOLD_SLOTS;
-    }
-    told[i] = h;
-    ntold++;
-}
+static rt_pathset told;
 
 /* Phase 2: the kernel answered; say what it (probably) refused, cheaply and rate-limited:
  * the literal path (joined to the app's cwd or dirfd) is classified, and only what looks
@@ -119,10 +87,10 @@ static void log_after_continue(call *c, const char *full_in, const char *path, i
     uint64_t h = 0;
     int cache = path[0] == '/' && gsc_rt_log_level < GSC_LOG_DEBUG;
     if (cache) {
-        h = path_hash(path) ^ (uint64_t)(is_write(flags) && !(flags & O_PATH));
+        h = rt_path_hash(path) ^ (uint64_t)(is_write(flags) && !(flags & O_PATH));
         if (!h)
             h = 1;
-        if (told_has(h))
+        if (rt_pathset_has(&told, h))
             return;
     }
     if (!full_in)
@@ -138,19 +106,19 @@ static void log_after_continue(call *c, const char *full_in, const char *path, i
         rt_deny_log(c, "open", norm, lk == GSC_PATH_ALLOWED_RO ? "read-only path"
                                                                 : "write to a read-only (trusted) path");
         if (cache)
-            told_add(h);
+            rt_pathset_add(&told, h);
         return;
     }
     if (lk != GSC_PATH_DENIED) {
         if (cache)
-            told_add(h);
+            rt_pathset_add(&told, h);
         return;
     }
     /* Symlinks may lead somewhere allowed: resolve (as the kernel did) before saying so. */
     int fd = open(norm, O_PATH | O_CLOEXEC);
     if (fd < 0) {
         if (cache && errno == ENOENT)
-            told_add(h);
+            rt_pathset_add(&told, h);
         return; /* absent: the app got ENOENT */
     }
     rt_resolved r;
@@ -167,7 +135,7 @@ static void log_after_continue(call *c, const char *full_in, const char *path, i
     if (rt_classify(c->m, &r, &t) == GSC_PATH_DENIED && !isdir)
         rt_deny_log(c, "open", r.path, "not a trusted or allowed file");
     if (cache)
-        told_add(h);
+        rt_pathset_add(&told, h);
 }
 
 static void do_open(call *c, int dirfd, uint64_t path_addr, int flags, mode_t mode,

@@ -212,6 +212,21 @@ def test_race_exec_symlink_swap_in_allowed_dir(make_bundle: MakeBundle, attack: 
     held(out[cmd])
 
 
+def test_exec_path_allowed_once_then_retargeted(make_bundle: MakeBundle, attack: str,
+                                               tree: dict[str, Path],
+                                               untrusted_prog: str) -> None:
+    """The supervisor remembers absolute exec paths that passed its check (a fork loop pays
+    one check); the name then leading elsewhere must not inherit the verdict: the kernel's
+    Landlock domain refuses the untrusted program behind the same string."""
+    link = tree["rw"] / "link"
+    script = (f"ln -s {attack} {link} && {link} 'exec {attack}' && "
+              f"ln -sf {untrusted_prog} {link} && {link} 'exec {attack}'; echo rc=$?")
+    b = make_bundle(script, trusted=[attack], allowed=[str(tree["rw"])])
+    res = b.run(timeout=120)
+    assert res.stdout.splitlines() == [f"exec {attack} => RAN {attack}", "rc=126"], \
+        (res.stdout, res.stderr)
+
+
 # ------------------------------------------------------------- (6) false positives
 
 
