@@ -844,22 +844,27 @@ static int handle_scalar(parser *ps, int slot, int cpu, const key *k, scalar *v)
     return fail(ps, "internal error: unknown slot");
 }
 
+/* Value of a lowercase hexadecimal digit; 0xff: not one. Without branches on the data:
+ * every trusted file has a digest (6,000 files: 390,000 digits, the largest part of
+ * parsing them). */
+static inline uint8_t lower_hex(unsigned char c)
+{
+    unsigned d = (unsigned)c - '0', l = (unsigned)c - 'a';
+    return (uint8_t)(d < 10 ? d : l < 6 ? l + 10 : 0xff);
+}
+
 static int hex_digest(const char *s, size_t len, uint8_t out[32])
 {
     if (len != 64)
         return -1;
-    for (size_t i = 0; i < 64; i++) {
-        char c = s[i];
-        int v;
-        if (c >= '0' && c <= '9') v = c - '0';
-        else if (c >= 'a' && c <= 'f') v = c - 'a' + 10;
-        else return -1;
-        if (i % 2 == 0)
-            out[i / 2] = (uint8_t)(v << 4);
-        else
-            out[i / 2] |= (uint8_t)v;
+    unsigned bad = 0;
+    for (size_t i = 0; i < 32; i++) {
+        uint8_t hi = lower_hex((unsigned char)s[2 * i]);
+        uint8_t lo = lower_hex((unsigned char)s[2 * i + 1]);
+        bad |= (unsigned)(hi | lo) & 0x80u;
+        out[i] = (uint8_t)((hi << 4) | (lo & 0x0f));
     }
-    return 0;
+    return bad ? -1 : 0;
 }
 
 static pair *table_get(table *t, const char *name)

@@ -216,6 +216,73 @@ static int under_which(char *const *arr, size_t n, const char *path, const char 
     }
 }
 
+/* The first (lowest) index i < n, not one of Docker's per-container files, whose path
+ * (path_at(i)) equals an entry of arr or lies under one; n if none. Both lists are sorted
+ * bytewise: the paths under a are the contiguous run that starts with a + "/" (and a
+ * itself, which may sort apart from it: "/a-b" < "/a/b"), so each entry costs two binary
+ * searches and a walk over its own run, instead of a search per ancestor of every path. */
+static size_t first_under(char *const *arr, size_t narr, size_t n,
+                          const char *(*path_at)(const void *, size_t), const void *ctx)
+{
+    size_t best = n;
+    char buf[PATH_BUF + 1];
+    for (size_t k = 0; k < narr; k++) {
+        const char *a = arr[k];
+        size_t al = strlen(a);
+        if (al > PATH_BUF - 1)
+            continue; /* longer than any path: nothing lies under it */
+        size_t lo, hi;
+        if (al == 1 && a[0] == '/') {
+            lo = 0; /* everything lies under "/" */
+        } else {
+            /* a itself */
+            lo = 0, hi = n;
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (strcmp(path_at(ctx, mid), a) < 0)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+            if (lo < best && lo < n && strcmp(path_at(ctx, lo), a) == 0 &&
+                !gsc_policy_is_container_file(a))
+                best = lo;
+            /* then the run of a + "/..." */
+            memcpy(buf, a, al);
+            buf[al] = '/';
+            buf[al + 1] = 0;
+            lo = 0, hi = n;
+            while (lo < hi) {
+                size_t mid = lo + (hi - lo) / 2;
+                if (strcmp(path_at(ctx, mid), buf) < 0)
+                    lo = mid + 1;
+                else
+                    hi = mid;
+            }
+        }
+        for (size_t j = lo; j < best; j++) {
+            const char *p = path_at(ctx, j);
+            if (!(al == 1 && a[0] == '/') && strncmp(p, buf, al + 1) != 0)
+                break;
+            if (!gsc_policy_is_container_file(p)) {
+                best = j;
+                break;
+            }
+        }
+    }
+    return best;
+}
+
+static const char *trusted_at(const void *ctx, size_t i)
+{
+    return ((const gsc_manifest *)ctx)->trusted[i].path;
+}
+
+static const char *symlink_at(const void *ctx, size_t i)
+{
+    return ((const gsc_manifest *)ctx)->symlinks[i].path;
+}
+
 int gsc_policy_check(const gsc_manifest *m, char *err, size_t errlen)
 {
     for (int pass = 0; pass < 3; pass++) {
@@ -227,21 +294,23 @@ int gsc_policy_check(const gsc_manifest *m, char *err, size_t errlen)
         if (!n)
             continue;
         const char *which = NULL;
-        for (size_t i = 0; i < m->ntrusted; i++) {
-            const char *p = m->trusted[i].path;
-            if (!gsc_policy_is_container_file(p) && under_which(arr, n, p, &which)) {
-                snprintf(err, errlen, "trusted file %.1000s lies in %s %.1000s (%s "
-                         "place cannot hold trusted files)", p, kind, which, adj);
-                return -1;
-            }
+        /* The first trusted file (then pinned symlink) in sorted order that lies in arr;
+         * under_which finds the entry the message names. */
+        size_t i = first_under(arr, n, m->ntrusted, trusted_at, m);
+        if (i < m->ntrusted) {
+            if (!under_which(arr, n, m->trusted[i].path, &which))
+                which = "?"; /* cannot be: refused all the same */
+            snprintf(err, errlen, "trusted file %.1000s lies in %s %.1000s (%s "
+                     "place cannot hold trusted files)", m->trusted[i].path, kind, which, adj);
+            return -1;
         }
-        for (size_t i = 0; i < m->nsymlinks; i++) {
-            const char *p = m->symlinks[i].path;
-            if (!gsc_policy_is_container_file(p) && under_which(arr, n, p, &which)) {
-                snprintf(err, errlen, "pinned symlink %.1000s lies in %s %.1000s (%s "
-                         "place cannot hold pinned names)", p, kind, which, adj);
-                return -1;
-            }
+        i = first_under(arr, n, m->nsymlinks, symlink_at, m);
+        if (i < m->nsymlinks) {
+            if (!under_which(arr, n, m->symlinks[i].path, &which))
+                which = "?";
+            snprintf(err, errlen, "pinned symlink %.1000s lies in %s %.1000s (%s "
+                     "place cannot hold pinned names)", m->symlinks[i].path, kind, which, adj);
+            return -1;
         }
     }
     return 0;

@@ -4,7 +4,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/futex.h>
 #include <linux/openat2.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,20 +223,21 @@ static int is_trusted_file(const gsc_manifest *m, const char *path)
 
 /* List directory di (its fd; path dir[0..dl)); -1 with err on a refusal. With
  * gsc.executables, also decides whether its listing is "pure" (nscheck.h). */
+#define LIST_BUF (1 << 16)
+
 static int check_dir(const gsc_manifest *m, gsc_nswalk *w, size_t di, int fd, const char *dir,
-                     size_t dl, unsigned char *seen, char *err, size_t errlen)
+                     size_t dl, unsigned char *seen, char *buf, char *err, size_t errlen)
 {
     int classify = m->has_executables;
     int pure = classify;
     size_t nsub = 0;
-    static char buf[1 << 16] __attribute__((aligned(8)));
     char path[PATH_MAX + 1];
     char target[PATH_MAX + 1];
     const int dlen = (int)dl;
     if (dl == 1)
         dl = 0; /* "/": names are joined as "/name" */
     for (;;) {
-        long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
+        long n = syscall(SYS_getdents64, fd, buf, LIST_BUF);
         if (n < 0) {
             snprintf(err, errlen, "cannot list trusted directory %.*s: %s", dlen, dir,
                      strerror(errno));
@@ -433,20 +438,117 @@ static void mark_whole(const gsc_manifest *m, gsc_nswalk *w)
     free(nwhole_sub);
 }
 
+/* ---- the parallel walk ---------------------------------------------------------------
+ *
+ * Workers take directories in sorted order from one counter (a parent sorts before its
+ * children, so it is always taken first); a directory is opened from its parent's
+ * descriptor as soon as that one is open (ready[] below: 0 until open_dir of the parent
+ * has set its state and descriptor), then listed. On a cold overlay mount the open and the
+ * listing wait on the lower layers (lookups, directory blocks read from disk), so more
+ * workers than CPUs help: a refusal still names the first failing directory in sorted
+ * order, as one thread would (every directory before it is checked). */
+#define NS_THREADS 3
+
+typedef struct {
+    const gsc_manifest *m;
+    gsc_nswalk *w;
+    unsigned char *seen;
+    _Atomic uint32_t *ready;   /* per directory: 1 once open_dir is done (futex word) */
+    atomic_size_t next;        /* next directory to take */
+    atomic_size_t first_bad;   /* lowest refused directory (SIZE_MAX: none) */
+    pthread_mutex_t mu;
+    char err[PATH_MAX + 256];   /* the refusal of first_bad */
+} ns_walk;
+
+static void ns_fail(ns_walk *s, size_t i, const char *msg)
+{
+    pthread_mutex_lock(&s->mu);
+    if (i < atomic_load(&s->first_bad)) {
+        atomic_store(&s->first_bad, i);
+        snprintf(s->err, sizeof s->err, "%s", msg);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void ns_set_ready(ns_walk *s, size_t i)
+{
+    atomic_store_explicit(&s->ready[i], 1, memory_order_release);
+    syscall(SYS_futex, (uint32_t *)&s->ready[i], FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL,
+            0);
+}
+
+static void ns_wait_ready(ns_walk *s, size_t i)
+{
+    while (!atomic_load_explicit(&s->ready[i], memory_order_acquire))
+        syscall(SYS_futex, (uint32_t *)&s->ready[i], FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+}
+
+static void *ns_worker(void *arg)
+{
+    ns_walk *s = arg;
+    gsc_nswalk *w = s->w;
+    char *buf = rt_xmalloc(LIST_BUF);
+    char err[PATH_MAX + 256];
+    for (;;) {
+        size_t i = atomic_fetch_add(&s->next, 1);
+        if (i >= w->n)
+            break;
+        gsc_nsdir *d = &w->d[i];
+        /* Past a refusal nothing matters but waking whoever waits for this one. */
+        int r = 0;
+        if (i > atomic_load(&s->first_bad)) {
+            ns_set_ready(s, i);
+            continue;
+        }
+        if (d->parent != SIZE_MAX)
+            ns_wait_ready(s, d->parent);
+        err[0] = 0;
+        if (d->parent != SIZE_MAX && atomic_load(&s->first_bad) <= d->parent)
+            r = 0; /* its parent was refused: nothing to open it from (state stays absent) */
+        else
+            r = open_dir(w, i, err, sizeof err);
+        ns_set_ready(s, i);
+        if (r == 0 && d->state == GSC_NSDIR_LISTED)
+            r = check_dir(s->m, w, i, d->fd, d->path, d->len, s->seen, buf, err, sizeof err);
+        if (r < 0)
+            ns_fail(s, i, err);
+    }
+    free(buf);
+    return NULL;
+}
+
 int gsc_nscheck(const gsc_manifest *m, gsc_nswalk *w, char *err, size_t errlen)
 {
     gsc_nswalk_dirs(m, w);
     unsigned char *seen = rt_xcalloc(m->nsymlinks ? m->nsymlinks : 1, 1);
+    ns_walk *s = rt_xcalloc(1, sizeof *s);
+    s->m = m;
+    s->w = w;
+    s->seen = seen;
+    s->ready = rt_xcalloc(w->n ? w->n : 1, sizeof *s->ready);
+    atomic_init(&s->next, 0);
+    atomic_init(&s->first_bad, SIZE_MAX);
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_t th[NS_THREADS - 1];
+    int nth = 0;
+    /* Helpers only for a walk worth it; the listing waits on I/O as much as it computes,
+     * so they are started whatever the number of CPUs. */
+    if (w->n >= 32)
+        while (nth < NS_THREADS - 1 && pthread_create(&th[nth], NULL, ns_worker, s) == 0)
+            nth++;
+    ns_worker(s);
+    for (int k = 0; k < nth; k++)
+        pthread_join(th[k], NULL);
+    pthread_mutex_destroy(&s->mu);
     int r = 0;
-    /* Sorted: every parent is opened before its children. */
-    for (size_t i = 0; i < w->n && r == 0; i++) {
-        if ((r = open_dir(w, i, err, errlen)) < 0)
-            break;
-        if (w->d[i].state != GSC_NSDIR_LISTED)
-            continue;
-        w->nlisted++;
-        r = check_dir(m, w, i, w->d[i].fd, w->d[i].path, w->d[i].len, seen, err, errlen);
+    if (atomic_load(&s->first_bad) != SIZE_MAX) {
+        snprintf(err, errlen, "%s", s->err);
+        r = -1;
     }
+    free(s->ready);
+    free(s);
+    for (size_t i = 0; i < w->n; i++)
+        w->nlisted += w->d[i].state == GSC_NSDIR_LISTED;
     for (size_t i = 0; r == 0 && i < m->nsymlinks; i++) {
         const char *sp = m->symlinks[i].path;
         size_t di = find_dir(w, sp, parent_len(sp, strlen(sp)));
