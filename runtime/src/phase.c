@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/capability.h>
+#include <linux/ioprio.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -162,6 +163,12 @@ static void *verifier(void *arg)
     struct sched_param sp = {.sched_priority = 0};
     if (sched_setscheduler(0, SCHED_IDLE, &sp) < 0)
         LOG_TRACE("verifier: SCHED_IDLE: %s", strerror(errno));
+    /* And only idle disk time: on a cold page cache its reads would queue ahead of the
+     * app's page faults (the I/O scheduler honours the class; mq-deadline does). This
+     * thread only: IOPRIO_WHO_PROCESS with a thread id. */
+    if (syscall(SYS_ioprio_set, IOPRIO_WHO_PROCESS, (int)syscall(SYS_gettid),
+                IOPRIO_PRIO_VALUE(IOPRIO_CLASS_IDLE, 0)) < 0)
+        LOG_TRACE("verifier: idle I/O class: %s", strerror(errno));
     uint8_t *buf = rt_xmalloc(rt_trust_hash_buf_size());
     for (size_t i = 0; i < T->n; i++)
         if (T->e[i].executable)
