@@ -216,6 +216,21 @@ static int under_which(char *const *arr, size_t n, const char *path, const char 
     }
 }
 
+/* The first i in [0, n) with path_at(i) >= key (strcmp order); n if none. */
+static size_t lower_bound(const char *key, size_t n,
+                          const char *(*path_at)(const void *, size_t), const void *ctx)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(path_at(ctx, mid), key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* The first (lowest) index i < n, not one of Docker's per-container files, whose path
  * (path_at(i)) equals an entry of arr or lies under one; n if none. Both lists are sorted
  * bytewise: the paths under a are the contiguous run that starts with a + "/" (and a
@@ -231,19 +246,12 @@ static size_t first_under(char *const *arr, size_t narr, size_t n,
         size_t al = strlen(a);
         if (al > PATH_BUF - 1)
             continue; /* longer than any path: nothing lies under it */
-        size_t lo, hi;
+        size_t lo;
         if (al == 1 && a[0] == '/') {
             lo = 0; /* everything lies under "/" */
         } else {
             /* a itself */
-            lo = 0, hi = n;
-            while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                if (strcmp(path_at(ctx, mid), a) < 0)
-                    lo = mid + 1;
-                else
-                    hi = mid;
-            }
+            lo = lower_bound(a, n, path_at, ctx);
             if (lo < best && lo < n && strcmp(path_at(ctx, lo), a) == 0 &&
                 !gsc_policy_is_container_file(a))
                 best = lo;
@@ -251,14 +259,7 @@ static size_t first_under(char *const *arr, size_t narr, size_t n,
             memcpy(buf, a, al);
             buf[al] = '/';
             buf[al + 1] = 0;
-            lo = 0, hi = n;
-            while (lo < hi) {
-                size_t mid = lo + (hi - lo) / 2;
-                if (strcmp(path_at(ctx, mid), buf) < 0)
-                    lo = mid + 1;
-                else
-                    hi = mid;
-            }
+            lo = lower_bound(buf, n, path_at, ctx);
         }
         for (size_t j = lo; j < best; j++) {
             const char *p = path_at(ctx, j);

@@ -214,3 +214,14 @@ def weak_mode(doc: dict[str, Any]) -> None:
     """A make_bundle tweak: gsc.insecure__allow_no_landlock (run under the `nolandlock`
     wrapper: the supervisor alone decides, phase 1 for the whole run)."""
     doc.setdefault("gsc", {})["insecure__allow_no_landlock"] = True
+
+
+def assert_refused(res: subprocess.CompletedProcess[str], needle: str) -> str:
+    """The launch was refused: exit 126, one stderr line `gsc-runtime: launch refused: ...`
+    that contains needle. Returns the line."""
+    assert res.returncode == 126, (res.returncode, res.stdout, res.stderr)
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("gsc-runtime: launch refused: "), lines[0]
+    assert needle in lines[0], lines[0]
+    return lines[0]

@@ -9,11 +9,10 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
-from rt_bundle import MakeBundle
+from rt_bundle import MakeBundle, assert_refused
 
 NDIRS = 48  # d00 .. d47, each with a subdirectory: ~100 trusted directories
 
@@ -34,15 +33,6 @@ def _trusted(root: Path) -> list[str]:
     return [str(root / f"d{i:02d}" / "sub" / "f.txt") for i in range(NDIRS)]
 
 
-def _refused(res: subprocess.CompletedProcess[str], needle: str) -> str:
-    assert res.returncode == 126, (res.returncode, res.stdout, res.stderr)
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1, res.stderr
-    assert lines[0].startswith("gsc-runtime: launch refused: "), lines[0]
-    assert needle in lines[0], lines[0]
-    return lines[0]
-
-
 def test_wide_tree_launches_and_counts_every_directory(make_bundle: MakeBundle,
                                                        wide: Path) -> None:
     b = make_bundle(f"cat {wide}/d00/sub/f.link {wide}/d47/sub/f.txt", trusted=_trusted(wide),
@@ -56,12 +46,12 @@ def test_wide_tree_launches_and_counts_every_directory(make_bundle: MakeBundle,
     assert int(m.group(2)) >= NDIRS
 
 
-def test_unpinned_symlink_deep_in_wide_tree_refused(make_bundle: MakeBundle,
+def test_unpinned_symlink_deep_in_wide_treeassert_refused(make_bundle: MakeBundle,
                                                     wide: Path) -> None:
     b = make_bundle("true", trusted=_trusted(wide))
     assert b.run().returncode == 0
     os.symlink("/etc/passwd", wide / "d31" / "sub" / "evil")
-    _refused(b.run(), f"{wide}/d31/sub/evil is a symlink the manifest does not pin")
+    assert_refused(b.run(), f"{wide}/d31/sub/evil is a symlink the manifest does not pin")
 
 
 def test_first_failing_directory_is_named(make_bundle: MakeBundle, wide: Path) -> None:
@@ -73,22 +63,22 @@ def test_first_failing_directory_is_named(make_bundle: MakeBundle, wide: Path) -
     os.symlink("/x", wide / "d40" / "mid")
     os.symlink("/x", wide / "d09" / "sub" / "early")
     for _ in range(5):
-        _refused(b.run(), f"{wide}/d09/sub/early is a symlink")
+        assert_refused(b.run(), f"{wide}/d09/sub/early is a symlink")
 
 
-def test_retargeted_and_missing_pins_in_wide_tree_refused(make_bundle: MakeBundle,
+def test_retargeted_and_missing_pins_in_wide_treeassert_refused(make_bundle: MakeBundle,
                                                           wide: Path) -> None:
     b = make_bundle("true", trusted=_trusted(wide))
     assert b.run().returncode == 0
     link = wide / "d25" / "sub" / "f.link"
     link.unlink()
     os.symlink("/etc/passwd", link)
-    _refused(b.run(), f"symlink {link} does not point where the manifest pins it")
+    assert_refused(b.run(), f"symlink {link} does not point where the manifest pins it")
     link.unlink()
-    _refused(b.run(), f"pinned symlink {link} is missing")
+    assert_refused(b.run(), f"pinned symlink {link} is missing")
 
 
-def test_trusted_directory_replaced_by_symlink_in_wide_tree_refused(
+def test_trusted_directory_replaced_by_symlink_in_wide_treeassert_refused(
         make_bundle: MakeBundle, wide: Path) -> None:
     """d38/sub becomes a symlink to a copy: its children (opened from it by another thread)
     must not be reached through it."""
@@ -99,14 +89,14 @@ def test_trusted_directory_replaced_by_symlink_in_wide_tree_refused(
     shutil.rmtree(sub)
     os.symlink("copy", sub)
     # d38 now lists an unpinned symlink (sub): refused there, before sub is looked at
-    _refused(b.run(), f"{sub}")
+    assert_refused(b.run(), f"{sub}")
 
 
-def test_trusted_directory_replaced_by_file_in_wide_tree_refused(
+def test_trusted_directory_replaced_by_file_in_wide_treeassert_refused(
         make_bundle: MakeBundle, wide: Path) -> None:
     b = make_bundle("true", trusted=_trusted(wide))
     assert b.run().returncode == 0
     sub = wide / "d17" / "sub"
     shutil.rmtree(sub)
     sub.write_text("not a directory\n")
-    _refused(b.run(), f"trusted directory {sub}: not a directory")
+    assert_refused(b.run(), f"trusted directory {sub}: not a directory")
