@@ -3,6 +3,7 @@ vectors, and a factory of signed bundles in temp directories."""
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
@@ -89,11 +90,30 @@ def make_bundle(tmp_path: Path, runtime_bin: Path, shared: Path,
     return make
 
 
-@pytest.fixture(scope="session")
-def nolandlock(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A wrapper that runs a program as on a kernel without Landlock (seccomp: ENOSYS)."""
-    exe = tmp_path_factory.mktemp("nolandlock") / "nolandlock"
-    subprocess.run(["gcc", "-O1", "-Wall", "-Werror", "-o", str(exe),
-                    str(Path(__file__).resolve().parent / "nolandlock.c")], check=True)
-    return exe
+# seccomp_refuse.c's arguments before the program: the call's number (the same on every
+# architecture for calls added since Linux 5.1) and the errno it fails with
+PIDFD_GETFD_EPERM = ("438", str(errno.EPERM), "--")
+LANDLOCK_ENOSYS = ("444", str(errno.ENOSYS), "--")
 
+
+@pytest.fixture(scope="session")
+def seccomp_refuse(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """seccomp_refuse NR ERRNO -- PROGRAM [ARGS...]: runs PROGRAM with one call refused."""
+    exe = tmp_path_factory.mktemp("seccomp_refuse") / "seccomp_refuse"
+    subprocess.run(["gcc", "-O1", "-Wall", "-Werror", "-o", str(exe),
+                    str(Path(__file__).resolve().parent / "seccomp_refuse.c")], check=True)
+    return str(exe)
+
+
+@pytest.fixture(scope="session")
+def nolandlock(seccomp_refuse: str) -> tuple[str, ...]:
+    """A command prefix that runs a program as on a kernel without Landlock
+    (landlock_create_ruleset fails with ENOSYS)."""
+    return (seccomp_refuse, *LANDLOCK_ENOSYS)
+
+
+@pytest.fixture(scope="session")
+def nogetfd(seccomp_refuse: str) -> tuple[str, ...]:
+    """A command prefix that runs a program with pidfd_getfd refused (EPERM), as Docker's
+    default seccomp profile refuses it to a container without CAP_SYS_PTRACE."""
+    return (seccomp_refuse, *PIDFD_GETFD_EPERM)

@@ -91,7 +91,8 @@ def test_exec_from_a_thread_takes_the_leaders_tid(make_bundle: MakeBundle,
         assert out[f"open {ro}"] == "EACCES", out
 
 
-def test_trusted_file_changed_between_opens(make_bundle: MakeBundle, nolandlock: Path,
+def test_trusted_file_changed_between_opens(make_bundle: MakeBundle,
+                                            nolandlock: tuple[str, ...],
                                             tmp_path: Path) -> None:
     """While the supervisor answers opens (phase 1), a trusted file verified once, then
     changed in place from outside (same size, mtime put back), fails the next open (EPERM);
@@ -109,7 +110,7 @@ def test_trusted_file_changed_between_opens(make_bundle: MakeBundle, nolandlock:
     cmds = [f"cat {trusted}", "sleep 1", f"open {trusted}", "sleep 1", f"open {trusted} "]
     b = make_bundle(entrypoint=str(probe), argv=["probe", *cmds],
                     trusted=[str(probe), str(trusted)], tweak=weak_mode)
-    proc = subprocess.Popen([str(nolandlock), str(b.exe)], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([*nolandlock, str(b.exe)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, env={},
                             cwd=str(b.root), text=True)
     try:

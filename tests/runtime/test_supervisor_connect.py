@@ -194,15 +194,26 @@ def _refused_port() -> int:
     return port
 
 
-def test_tcp_udp_and_abstract_connects_unchanged(
-        make_bundle: MakeBundle, sprobe: str, tcp: Listener) -> None:  # noqa: F811
+@pytest.fixture
+def getfd() -> bool:
+    """Whether the supervisor may take the app's socket with pidfd_getfd: False where
+    test_supervisor_nogetfd.py runs these tests again with that call refused."""
+    return True
+
+
+def test_tcp_udp_and_abstract_connects(make_bundle: MakeBundle, sprobe: str,  # noqa: F811
+                                       tcp: Listener, getfd: bool) -> None:
+    """TCP and UDP connects work and give the kernel's errors in both modes. An abstract
+    socket made outside the app's Landlock domain: reached when the supervisor connects the
+    app's socket itself (pidfd_getfd); without pidfd_getfd the kernel runs the connect
+    (CONTINUE) and refuses it (LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET)."""
     port = tcp.sock.getsockname()[1]
     closed = _refused_port()
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     u.bind(("127.0.0.1", 0))
     uport = u.getsockname()[1]
     udp = Listener(u)
-    name = f"r3c-abstract-{os.getpid()}"
+    name = f"r3c-abstract-{os.getpid()}-{int(getfd)}"
     a = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     a.bind("\0" + name)
     abstract = Listener(a)
@@ -219,9 +230,13 @@ def test_tcp_udp_and_abstract_connects_unchanged(
     assert out[f"connect-tcp {closed}"] == "ECONNREFUSED", err
     assert out[f"connect-tcp-nb {closed}"] == "ECONNREFUSED", err
     assert out[f"udp-echo {uport}"] == "OK", err
-    assert out[f"abstract-echo {name}"] == "OK", err
     assert tcp.accepted == 2
-    assert abstract.received == [b"ping"]
+    if getfd:
+        assert out[f"abstract-echo {name}"] == "OK", err
+        assert abstract.received == [b"ping"]
+    else:
+        assert out[f"abstract-echo {name}"] == "EPERM", err
+        assert abstract.accepted == 0
 
 
 def test_connect_paths_under_asan_ubsan(make_bundle: MakeBundle, sprobe: str,  # noqa: F811

@@ -1,16 +1,14 @@
 """connect() and executable mappings when pidfd_getfd is refused, as Docker's default
 seccomp profile refuses it to a container without CAP_SYS_PTRACE. The runtime is started
-by nogetfd.c, a seccomp filter answering pidfd_getfd with EPERM (the supervisor's own
+by seccomp_refuse.c with a filter answering pidfd_getfd with EPERM (the supervisor's own
 calls are filtered, as in such a container), and the connect and mapping tests run again
-unchanged, except the race test (this mode is not race-free): the supervisor checks the
-copied address (pathname unix sockets follow the file policy) and the kernel runs the
-connect (CONTINUE; the race is in docs/runtime.md); mappings are identified via /proc."""
+(the `getfd` fixture tells them the mode), except the race test (this mode is not
+race-free): the supervisor checks the copied address (pathname unix sockets follow the file
+policy) and the kernel runs the connect (CONTINUE; the race is in docs/runtime.md);
+mappings are identified via /proc."""
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,13 +17,12 @@ import pytest
 from rt_bundle import MakeBundle
 from test_supervisor_compat import run_sprobe, sprobe  # noqa: F401  (fixture)
 from test_supervisor_connect import (  # noqa: F401  (collected again here, with the fixtures below)
-    Listener,
-    _refused_port,
     box,
     tcp,
     test_allowed_socket_works_both_ways,
     test_denied_socket_refused_and_nothing_reaches_it,
     test_socket_permission_and_peer_identity_follow_the_app,
+    test_tcp_udp_and_abstract_connects,
     unix_listener,
 )
 from test_supervisor_exec_maps import (  # noqa: F401
@@ -35,26 +32,22 @@ from test_supervisor_exec_maps import (  # noqa: F401
     test_tampered_trusted_file_not_mapped_executable,
 )
 
-HERE = Path(__file__).resolve().parent
-
-
-@pytest.fixture(scope="module")
-def nogetfd(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    exe = tmp_path_factory.mktemp("nogetfd") / "nogetfd"
-    subprocess.run(["gcc", "-O1", "-o", str(exe), str(HERE / "nogetfd.c")], check=True)
-    return exe
-
 
 @pytest.fixture
-def make_bundle(make_bundle: MakeBundle, nogetfd: Path) -> Callable[..., Any]:
-    """The conftest's bundles, run through nogetfd."""
+def make_bundle(make_bundle: MakeBundle, nogetfd: tuple[str, ...]) -> Callable[..., Any]:
+    """The conftest's bundles, run through seccomp_refuse with pidfd_getfd refused."""
 
     def make(*args: Any, **kw: Any) -> Any:
         b = make_bundle(*args, **kw)
-        b.wrapper = (str(nogetfd),)
+        b.wrapper = nogetfd
         return b
 
     return make
+
+
+@pytest.fixture
+def getfd() -> bool:
+    return False
 
 
 def test_checked_unix_connect_is_the_kernels(make_bundle: MakeBundle,
@@ -80,35 +73,3 @@ def test_checked_unix_connect_is_the_kernels(make_bundle: MakeBundle,
     assert out[cmds[4]] == "EACCES", err
     assert no.accepted == 0
     assert lst.accepted == 3
-
-
-def test_tcp_udp_connect_in_the_kernel_abstract_under_landlock_scope(
-        make_bundle: MakeBundle, sprobe: str, tcp: Listener) -> None:  # noqa: F811
-    """Without pidfd_getfd the kernel runs connects to non-pathname addresses (CONTINUE):
-    TCP and UDP work and give the kernel's errors; an abstract socket made outside the
-    app's Landlock domain is refused by the kernel (LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET)."""
-    port = tcp.sock.getsockname()[1]
-    closed = _refused_port()
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("127.0.0.1", 0))
-    uport = u.getsockname()[1]
-    udp = Listener(u)
-    name = f"r4-abstract-{os.getpid()}"
-    a = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    a.bind("\0" + name)
-    abstract = Listener(a)
-    cmds = [f"connect-tcp {port}", f"connect-tcp-nb {port}", f"connect-tcp {closed}",
-            f"connect-tcp-nb {closed}", f"udp-echo {uport}", f"abstract-echo {name}"]
-    try:
-        out, err = run_sprobe(make_bundle, sprobe, cmds)
-    finally:
-        udp.close()
-        abstract.close()
-    assert out[f"connect-tcp {port}"] == "OK", err
-    assert out[f"connect-tcp-nb {port}"] == "OK", err
-    assert out[f"connect-tcp {closed}"] == "ECONNREFUSED", err
-    assert out[f"connect-tcp-nb {closed}"] == "ECONNREFUSED", err
-    assert out[f"udp-echo {uport}"] == "OK", err
-    assert out[f"abstract-echo {name}"] == "EPERM", err
-    assert tcp.accepted == 2
-    assert abstract.accepted == 0

@@ -39,10 +39,11 @@ def test_all_verified_enters_phase_2(make_bundle: MakeBundle, asan_runtime: Path
     assert "t.txt (trusted, verified)" not in res.stderr
 
 
-def test_without_landlock_launch_refused(make_bundle: MakeBundle, nolandlock: Path) -> None:
+def test_without_landlock_launch_refused(make_bundle: MakeBundle,
+                                         nolandlock: tuple[str, ...]) -> None:
     """No Landlock and no opt-in: the launch is refused with one clear line."""
     b = make_bundle("echo ran")
-    res = subprocess.run([str(nolandlock), str(b.exe)], capture_output=True, text=True,
+    res = subprocess.run([*nolandlock, str(b.exe)], capture_output=True, text=True,
                          cwd=str(b.root), timeout=60, check=False)
     assert res.returncode == 126, res.stderr
     assert res.stdout == ""
@@ -50,14 +51,14 @@ def test_without_landlock_launch_refused(make_bundle: MakeBundle, nolandlock: Pa
 
 
 def test_without_landlock_phase_1_forever(make_bundle: MakeBundle, asan_runtime: Path,
-                                          nolandlock: Path, tmp_path: Path) -> None:
+                                          nolandlock: tuple[str, ...], tmp_path: Path) -> None:
     """The documented weak mode (gsc.insecure__allow_no_landlock on a kernel without
     Landlock): the supervisor alone decides, never phase 2, denied files stay denied."""
     (tmp_path / "secret.txt").write_text("secret\n")
     b = make_bundle("/bin/echo x; i=0; while [ $i -lt 3000 ]; do i=$((i+1)); done; "
                     "if read x < secret.txt; then echo leaked; else echo refused; fi",
                     runtime_src=asan_runtime, log_level="debug", tweak=weak_mode)
-    res = subprocess.run([str(nolandlock), str(b.exe)], capture_output=True, text=True,
+    res = subprocess.run([*nolandlock, str(b.exe)], capture_output=True, text=True,
                          cwd=str(b.root), timeout=120, check=False, env=ASAN)
     assert res.stdout == "x\nrefused\n", res.stderr
     assert "the supervisor alone enforces the policy" in res.stderr
