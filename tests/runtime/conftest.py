@@ -4,6 +4,7 @@ vectors, and a factory of signed bundles in temp directories."""
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import shutil
 import subprocess
@@ -17,6 +18,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from docker_images import BUSYBOX, image_file, need_image
 from rt_bundle import (
     REPO,
     RUNTIME,
@@ -117,3 +119,29 @@ def nogetfd(seccomp_refuse: str) -> tuple[str, ...]:
     """A command prefix that runs a program with pidfd_getfd refused (EPERM), as Docker's
     default seccomp profile refuses it to a container without CAP_SYS_PTRACE."""
     return (seccomp_refuse, *PIDFD_GETFD_EPERM)
+
+
+# ------------------------------------------------ busybox images (test_docker*.py)
+
+BUSYBOX_TRUSTED = ("/bin/busybox", "/data/t.txt")
+
+
+@pytest.fixture(scope="session")
+def busybox_sha(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The sha256 of the base image's /bin/busybox (skips, capability docker, without the
+    engine or the image)."""
+    need_image(BUSYBOX)
+    data = image_file(BUSYBOX, "/bin/busybox", tmp_path_factory.mktemp("bb") / "busybox")
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture(scope="session")
+def base_pins(busybox_sha: str) -> list[dict[str, str]]:
+    """gsc.symlinks as gsc build records them (gsc.shield.namespace) for the trusted files
+    BUSYBOX_TRUSTED, read from the base image (the COPYed /data holds no symlink)."""
+    from gsc.image.loader import DaemonSource
+    from gsc.shield import namespace
+
+    with DaemonSource(BUSYBOX, pull=False).open() as image:
+        pin = namespace.pin(image.fs, namespace.Rules(BUSYBOX_TRUSTED, (), (), ()))
+    return pin.manifest_value()

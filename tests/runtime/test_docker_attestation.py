@@ -6,69 +6,42 @@ with another image's identity or with other report data."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from capabilities import need_docker
+from clitools import gsc
+from docker_images import run_image, shielded_images
 
 pytestmark = pytest.mark.docker
 HERE = Path(__file__).resolve().parent
 RD = b"gsc end-to-end report data"
 
 
-def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
-    res = subprocess.run(["docker", *args], capture_output=True, timeout=600, check=False)
-    if check and res.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args)}: {res.stderr.decode()}")
-    return res
-
-
-def gsc(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-P", "-m", "gsc", *args], capture_output=True,
-                          text=True, timeout=900, check=False)
-
-
 @pytest.fixture(scope="module")
 def images(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    if shutil.which("docker") is None or docker("info", check=False).returncode != 0:
-        pytest.skip("Docker Engine not available")
+    need_docker()
     d = tmp_path_factory.mktemp("attest")
-    key = d / "key.pem"
-    assert gsc("gen-key", str(key)).returncode == 0
-    made: list[str] = []
-    tags: dict[str, str] = {}
-    try:
+    probe = d / "probe"
+    subprocess.run(["gcc", "-static", "-O1", "-Wall", "-Werror", "-o", str(probe),
+                    str(HERE / "special_probe.c")], check=True)
+    contexts: dict[str, dict[str, str | Path]] = {
+        name: {"probe": probe,
+               "Dockerfile": f'FROM scratch\nCOPY probe /probe\nENTRYPOINT ["/probe", {args}]\n'}
         for name, args in (("app", f'"rd", "{RD.hex()}", "show", "quote"'),
-                           ("other", '"show", "attestation_type"')):
-            ctx = d / name
-            ctx.mkdir()
-            subprocess.run(["gcc", "-static", "-O1", "-Wall", "-Werror", "-o",
-                            str(ctx / "probe"), str(HERE / "special_probe.c")], check=True)
-            (ctx / "Dockerfile").write_text(
-                f'FROM scratch\nCOPY probe /probe\nENTRYPOINT ["/probe", {args}]\n')
-            src = f"gsc-test-special/attest-{name}-{uuid.uuid4().hex[:8]}:latest"
-            docker("build", "-q", "-t", src, str(ctx))
-            made.append(src)
-            out = f"gsc-test-special/attest-{name}-shielded-{uuid.uuid4().hex[:8]}:latest"
-            r = gsc("build", src, "-k", str(key), "--date", "2026-01-02", "-q", "-t", out)
-            assert r.returncode == 0, r.stderr
-            made.append(out)
-            tags[name] = out
+                           ("other", '"show", "attestation_type"'))}
+    with shielded_images(d, contexts, "gsc-test-special/attest",
+                         "--date", "2026-01-02") as tags:
         yield tags
-    finally:
-        for t in made:
-            docker("rmi", "-f", t, check=False)
 
 
 def test_quote_from_container_verifies(images: dict[str, str], tmp_path: Path) -> None:
-    res = docker("run", "--rm", images["app"], check=False)
-    assert res.returncode == 0, res.stderr.decode()
+    res = run_image(images["app"])
+    assert res.returncode == 0, res.stderr
     quote = tmp_path / "quote.bin"
-    line = res.stdout.decode().strip()
+    line = res.stdout.strip()
     assert line.startswith("quote=")
     quote.write_bytes(bytes.fromhex(line[6:]))
     rd = RD.hex()

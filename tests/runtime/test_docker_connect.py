@@ -13,19 +13,16 @@ import shutil
 import socket
 import subprocess
 import tempfile
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from rt_bundle import DATE, dev_key, manifest_bytes
-from test_docker import BASE, base_pins, busybox_sha, docker  # noqa: F401  (fixtures)
+from docker_images import removed_afterwards, run_image, runtime_image
 from test_supervisor_connect import Listener
-
-from gsc.sgx.sigstruct import sign_enclave
 
 pytestmark = pytest.mark.docker
 HERE = Path(__file__).resolve().parent
+ProbeImage = Callable[[str, list[str]], str]  # (entrypoint, argv) -> tag
 
 
 def _libs() -> dict[str, Path]:
@@ -66,17 +63,15 @@ def _sha(p: Path) -> str:
 
 
 @pytest.fixture
-def probe_image(tmp_path: Path, runtime_bin: Path, busybox_sha: str,  # noqa: F811
-                base_pins: list[dict[str, str]],  # noqa: F811
-                probes: dict[str, Path]) -> Iterator[object]:
+def probe_image(tmp_path: Path, runtime_bin: Path, busybox_sha: str,
+                base_pins: list[dict[str, str]],
+                probes: dict[str, Path]) -> Iterator[ProbeImage]:
     """probe_image(entrypoint, argv) -> tag: busybox + /probe/{sprobe,dyn,ld.so,libc.so.6,
     t.bin} (trusted), /data/rw (allowed, holds x.so), /dev/null and /proc allowed."""
-    tags: list[str] = []
 
     def make(entrypoint: str, argv: list[str]) -> str:
         ctx = tmp_path / f"ctx{len(tags)}"
-        (ctx / "gsc").mkdir(parents=True)
-        (ctx / "probe").mkdir()
+        (ctx / "probe").mkdir(parents=True)
         (ctx / "data" / "rw").mkdir(parents=True)
         shutil.copyfile(probes["x.so"], ctx / "data" / "rw" / "x.so")
         trusted = [{"uri": "file:/bin/busybox", "sha256": busybox_sha}]
@@ -84,31 +79,14 @@ def probe_image(tmp_path: Path, runtime_bin: Path, busybox_sha: str,  # noqa: F8
             shutil.copyfile(probes[name], ctx / "probe" / name)
             (ctx / "probe" / name).chmod(0o755)
             trusted.append({"uri": f"file:/probe/{name}", "sha256": _sha(probes[name])})
-        shutil.copyfile(runtime_bin, ctx / "gsc" / "gsc-runtime")
-        (ctx / "gsc" / "gsc-runtime").chmod(0o755)
-        doc = {
-            "libos": {"entrypoint": entrypoint},
-            "loader": {"argv": argv, "log_level": "error", "env": {"PATH": "/bin"}},
-            "fs": {"start_dir": "/data"},
-            "sgx": {"enclave_size": "256M", "trusted_files": trusted,
-                    "allowed_files": ["file:/data/rw", "file:/dev/null", "file:/proc"]},
-            "gsc": {"symlinks": base_pins},
-        }
-        data = manifest_bytes(doc)
-        (ctx / "gsc" / "entrypoint.manifest.sgx").write_bytes(data)
-        (ctx / "gsc" / "entrypoint.sig").write_bytes(
-            sign_enclave(data, (ctx / "gsc" / "gsc-runtime").read_bytes(), dev_key(), DATE))
-        (ctx / "Dockerfile").write_text(
-            f"FROM {BASE}\nCOPY data/ /data/\nCOPY probe/ /probe/\nCOPY gsc/ /gsc/\n"
-            'ENTRYPOINT ["/gsc/gsc-runtime"]\n')
-        tag = f"gsc-test/r4-connect-{uuid.uuid4().hex[:12]}"
-        docker("build", "-q", "-t", tag, str(ctx), timeout=300)
+        tag = runtime_image(ctx, runtime_bin, entrypoint=entrypoint, argv=argv,
+                            trusted=trusted, pins=base_pins, copy=["data", "probe"],
+                            prefix="gsc-test/r4-connect-")
         tags.append(tag)
         return tag
 
-    yield make
-    for t in tags:
-        docker("rmi", "-f", t, check=False)
+    with removed_afterwards() as tags:
+        yield make
 
 
 @pytest.fixture
@@ -123,7 +101,7 @@ def _results(stdout: str) -> dict[str, str]:
     return dict(line.rsplit(" => ", 1) for line in stdout.splitlines() if " => " in line)
 
 
-def test_connects_in_container_default_profile(probe_image, denied_dir: Path) -> None:  # type: ignore[no-untyped-def]
+def test_connects_in_container_default_profile(probe_image: ProbeImage, denied_dir: Path) -> None:
     cmds = ["serve-unix /data/rw/s", "serve-tcp 8099", "tcp-echo 8099", "tcp-echo-nb 8099",
             "connect-tcp 8098", "connect-tcp-nb 8098", "unix-echo /data/rw/s",
             "unix-props /data/rw/s", "unix-dgram /data/rw/absent", "unix-echo /denied/s",
@@ -137,7 +115,7 @@ def test_connects_in_container_default_profile(probe_image, denied_dir: Path) ->
     os.chmod(denied_dir / "s", 0o666)
     lst = Listener(s)
     try:
-        res = docker("run", "--rm", "-v", f"{denied_dir}:/denied", tag, check=False)
+        res = run_image("-v", f"{denied_dir}:/denied", tag)
     finally:
         lst.close()
     assert res.returncode == 0, res.stderr
@@ -157,13 +135,13 @@ def test_connects_in_container_default_profile(probe_image, denied_dir: Path) ->
     assert "cannot be inspected" not in res.stderr
 
 
-def test_exec_mappings_in_container_default_profile(probe_image) -> None:  # type: ignore[no-untyped-def]
+def test_exec_mappings_in_container_default_profile(probe_image: ProbeImage) -> None:
     script = ("/probe/dyn; echo rc=$?; LD_PRELOAD=/data/rw/x.so /probe/dyn; "
               "/probe/sprobe 'drop-exec 1000 /probe/dyn'; "
               "/probe/sprobe drop+1000 mmap-exec+/probe/t.bin; "
               "/probe/sprobe mmap-exec+//probe/t.bin mmap-exec+/data/rw/x.so")
     tag = probe_image("/bin/busybox", ["sh", "-c", script])
-    res = docker("run", "--rm", tag, check=False)
+    res = run_image(tag)
     assert res.returncode == 0, res.stderr
     lines = res.stdout.splitlines()
     # the trusted program's own libraries load; the allowed library is not loaded

@@ -4,15 +4,11 @@ drops to nobody with setpriv, then runs a program (exec) or forks one."""
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from clitools import docker, gsc
+from docker_images import DEBIAN, need_image, run_image, shielded_images
 
-BASE = "gsc-local/debian:bookworm"
 pytestmark = pytest.mark.docker
 
 DROP = "setpriv --reuid=65534 --regid=65534 --clear-groups"
@@ -28,45 +24,19 @@ SCRIPTS = {
 
 @pytest.fixture(scope="module")
 def shielded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    if shutil.which("docker") is None or docker("info", check=False).returncode != 0:
-        pytest.skip("Docker Engine not available")
-    if docker("image", "inspect", BASE, check=False).returncode != 0:
-        pytest.skip(f"{BASE} missing (scripts/build-base-images)")
-    d = tmp_path_factory.mktemp("privdrop")
-    key = d / "key.pem"
-    assert gsc("gen-key", str(key)).returncode == 0
-    tags: dict[str, str] = {}
-    made: list[str] = []
-    try:
-        for name, script in SCRIPTS.items():
-            ctx = d / name
-            ctx.mkdir()
-            (ctx / "entry.sh").write_text(script)
-            (ctx / "Dockerfile").write_text(
-                f"FROM {BASE}\nCOPY entry.sh /entry.sh\nRUN chmod 755 /entry.sh\n"
-                'ENTRYPOINT ["/entry.sh"]\n')
-            src = f"gsc-test-r3/privdrop-{name}-{uuid.uuid4().hex[:8]}:latest"
-            docker("build", "-q", "-t", src, str(ctx))
-            made.append(src)
-            out = f"gsc-test-r3/privdrop-{name}-shielded-{uuid.uuid4().hex[:8]}:latest"
-            r = gsc("build", src, "-k", str(key), "--date", "2026-01-02", "-q", "-t", out)
-            assert r.returncode == 0, r.stderr
-            made.append(out)
-            tags[name] = out
-            tags[name + "-src"] = src
+    need_image(DEBIAN)
+    contexts = {
+        name: {"entry.sh": script,
+               "Dockerfile": f"FROM {DEBIAN}\nCOPY entry.sh /entry.sh\n"
+                             'RUN chmod 755 /entry.sh\nENTRYPOINT ["/entry.sh"]\n'}
+        for name, script in SCRIPTS.items()}
+    with shielded_images(tmp_path_factory.mktemp("privdrop"), contexts,
+                         "gsc-test-r3/privdrop", "--date", "2026-01-02") as tags:
         yield tags
-    finally:
-        for t in made:
-            docker("rmi", "-f", t, check=False)
-
-
-def run(image: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["docker", "run", "--rm", image], capture_output=True, text=True,
-                          timeout=120, check=False)
 
 
 def test_drop_then_exec(shielded: dict[str, str]) -> None:
-    orig, res = run(shielded["exec-src"]), run(shielded["exec"])
+    orig, res = run_image(shielded["exec-src"]), run_image(shielded["exec"])
     assert orig.returncode == 0 and "Debian GNU/Linux 12" in orig.stdout, orig.stderr
     assert res.returncode == 0, res.stderr
     assert res.stdout == orig.stdout
@@ -74,7 +44,7 @@ def test_drop_then_exec(shielded: dict[str, str]) -> None:
 
 
 def test_drop_in_forked_children(shielded: dict[str, str]) -> None:
-    orig, res = run(shielded["fork-src"]), run(shielded["fork"])
+    orig, res = run_image(shielded["fork-src"]), run_image(shielded["fork"])
     assert orig.stdout.splitlines()[0] == "65534", orig.stderr
     assert res.returncode == 0, res.stderr
     assert res.stdout == orig.stdout

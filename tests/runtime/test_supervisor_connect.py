@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from capabilities import need
 from rt_bundle import ASAN_RUNTIME, REPO, MakeBundle
 from test_supervisor_compat import run_sprobe, sprobe  # noqa: F401  (fixture)
 
@@ -159,8 +160,7 @@ def test_racing_thread_never_reaches_the_denied_socket(
 
 def test_socket_permission_and_peer_identity_follow_the_app(
         make_bundle: MakeBundle, sprobe: str, box: Path) -> None:  # noqa: F811
-    if os.geteuid() != 0:
-        pytest.skip("needs root")
+    need("root", os.geteuid() == 0, "drops to another user")
     lst = unix_listener(box / "ok" / "s")
     priv = unix_listener(box / "ok" / "p", mode=0o600)
     try:
