@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from docker_images import BUSYBOX, image_file, need_image
 from rt_bundle import (
+    ASAN_RUNTIME,
     REPO,
     RUNTIME,
     VECTORS,
@@ -45,13 +46,23 @@ def tmp_path(request: pytest.FixtureRequest) -> Iterator[Path]:
     shutil.rmtree(d, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def runtime_bin() -> Path:
-    res = subprocess.run(["make", "-s", "-C", str(REPO / "runtime"), "runtime"],
+def _make_runtime(target: str, built: Path) -> Path:
+    res = subprocess.run(["make", "-s", "-C", str(REPO / "runtime"), target],
                          capture_output=True, text=True, check=False)
     if res.returncode != 0:
-        pytest.fail(f"building the runtime failed:\n{res.stdout}\n{res.stderr}")
-    return RUNTIME
+        pytest.fail(f"building the runtime (make {target}) failed:\n{res.stdout}\n{res.stderr}")
+    return built
+
+
+@pytest.fixture(scope="session")
+def runtime_bin() -> Path:
+    return _make_runtime("runtime", RUNTIME)
+
+
+@pytest.fixture(scope="session")
+def asan_runtime() -> Path:
+    """The runtime built with ASan and UBSan."""
+    return _make_runtime("asan", ASAN_RUNTIME)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,9 @@ import hashlib
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable, Mapping
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -214,6 +216,19 @@ def weak_mode(doc: dict[str, Any]) -> None:
     """A make_bundle tweak: gsc.insecure__allow_no_landlock (run under the `nolandlock`
     wrapper: the supervisor alone decides, phase 1 for the whole run)."""
     doc.setdefault("gsc", {})["insecure__allow_no_landlock"] = True
+
+
+@contextmanager
+def public_dir(prefix: str) -> Iterator[Path]:
+    """A fresh directory in /tmp that other users can traverse (pytest's temp root is
+    private), with short paths (a socket's sun_path holds 108 bytes); removed
+    afterwards."""
+    d = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    try:
+        os.chmod(d, 0o755)
+        yield d
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
 
 
 def assert_refused(res: subprocess.CompletedProcess[str], needle: str) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from elftools.elf.elffile import ELFFile
-from rt_bundle import ASAN_RUNTIME, REPO, MakeBundle
+from rt_bundle import REPO, MakeBundle
 
 import gsc.runtime_binary as rb
 from gsc.errors import InputError
@@ -58,15 +58,6 @@ def test_runtime_path_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -
     monkeypatch.setattr(rb, "DEVELOPMENT", tmp_path / "nope2")
     with pytest.raises(InputError, match="make -C runtime runtime"):
         rb.runtime_path()
-
-
-@pytest.fixture(scope="session")
-def asan_runtime() -> Path:
-    res = subprocess.run(["make", "-s", "-C", str(REPO / "runtime"), "asan"],
-                         capture_output=True, text=True, check=False)
-    if res.returncode != 0:
-        pytest.fail(f"asan build failed:\n{res.stderr}")
-    return ASAN_RUNTIME
 
 
 @pytest.mark.slow

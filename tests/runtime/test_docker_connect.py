@@ -12,12 +12,12 @@ import os
 import shutil
 import socket
 import subprocess
-import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from docker_images import removed_afterwards, run_image, runtime_image
+from rt_bundle import public_dir
 from test_supervisor_connect import Listener
 
 pytestmark = pytest.mark.docker
@@ -91,10 +91,8 @@ def probe_image(tmp_path: Path, runtime_bin: Path, busybox_sha: str,
 
 @pytest.fixture
 def denied_dir() -> Iterator[Path]:
-    d = Path(tempfile.mkdtemp(prefix="r4d-", dir="/tmp"))
-    os.chmod(d, 0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
+    with public_dir("r4d-") as d:
+        yield d
 
 
 def _results(stdout: str) -> dict[str, str]:

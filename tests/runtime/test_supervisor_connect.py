@@ -6,18 +6,15 @@ Listeners are started by the test, outside the policy. Probe: supervisor_probe.c
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import struct
-import subprocess
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from capabilities import need
-from rt_bundle import ASAN_RUNTIME, REPO, MakeBundle
+from rt_bundle import MakeBundle, public_dir
 from test_supervisor_compat import run_sprobe, sprobe  # noqa: F401  (fixture)
 
 
@@ -78,13 +75,11 @@ class Listener:
 def box() -> Iterator[Path]:
     """A short directory (sun_path holds 108 bytes) others can traverse: ok/ (allowed)
     and no/ (denied), each to hold a socket "s"."""
-    d = Path(tempfile.mkdtemp(prefix="r3c-", dir="/tmp"))
-    os.chmod(d, 0o755)
-    for sub in ("ok", "no"):
-        (d / sub).mkdir()
-        os.chmod(d / sub, 0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
+    with public_dir("r3c-") as d:
+        for sub in ("ok", "no"):
+            (d / sub).mkdir()
+            os.chmod(d / sub, 0o755)
+        yield d
 
 
 def unix_listener(path: Path, kind: int = socket.SOCK_STREAM, mode: int = 0o666) -> Listener:
@@ -240,12 +235,9 @@ def test_tcp_udp_and_abstract_connects(make_bundle: MakeBundle, sprobe: str,  # 
 
 
 def test_connect_paths_under_asan_ubsan(make_bundle: MakeBundle, sprobe: str,  # noqa: F811
-                                        box: Path, tcp: Listener) -> None:
+                                        box: Path, tcp: Listener, asan_runtime: Path) -> None:
     """The same paths (inline, worker threads, identity switches, refusals) in the
     sanitised runtime."""
-    res = subprocess.run(["make", "-s", "-C", str(REPO / "runtime"), "asan"],
-                         capture_output=True, text=True, check=False)
-    assert res.returncode == 0, res.stderr
     ok = unix_listener(box / "ok" / "s")
     no = unix_listener(box / "no" / "s")
     port = tcp.sock.getsockname()[1]
@@ -253,7 +245,7 @@ def test_connect_paths_under_asan_ubsan(make_bundle: MakeBundle, sprobe: str,  #
             f"connect-tcp-nb {port}", f"connect-tcp {_refused_port()}",
             f"unix-race {box}/ok/s {box}/no/s 200"]
     b = make_bundle(entrypoint=sprobe, argv=["sprobe", *cmds], trusted=[sprobe],
-                    allowed=[f"{box}/ok/"], runtime_src=ASAN_RUNTIME)
+                    allowed=[f"{box}/ok/"], runtime_src=asan_runtime)
     try:
         r = b.run(env={"ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1",
                        "UBSAN_OPTIONS": "halt_on_error=1"})

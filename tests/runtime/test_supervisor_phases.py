@@ -9,20 +9,10 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pytest
-from rt_bundle import ASAN_RUNTIME, REPO, MakeBundle, weak_mode
+from rt_bundle import MakeBundle, weak_mode
 
 ASAN = {"ASAN_OPTIONS": "detect_leaks=0"}
 KNOB = ASAN
-
-
-@pytest.fixture(scope="module")
-def asan_runtime() -> Path:
-    res = subprocess.run(["make", "-s", "-C", str(REPO / "runtime"), "asan"],
-                         capture_output=True, text=True, check=False)
-    if res.returncode != 0:
-        pytest.fail(f"asan build failed:\n{res.stderr}")
-    return ASAN_RUNTIME
 
 
 def test_all_verified_enters_phase_2(make_bundle: MakeBundle, asan_runtime: Path,

@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from rt_bundle import MakeBundle
+from rt_bundle import MakeBundle, public_dir
 from test_supervisor_compat import run_sprobe, sprobe  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
@@ -22,10 +21,8 @@ UID = 65534
 @pytest.fixture
 def pub() -> Iterator[Path]:
     """A directory other users can traverse (pytest's temp root is private)."""
-    d = Path(tempfile.mkdtemp(prefix="gsc-r2-privdrop-", dir="/tmp"))
-    os.chmod(d, 0o755)
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
+    with public_dir("gsc-r2-privdrop-") as d:
+        yield d
 
 
 def _tree(tmp_path: Path) -> tuple[Path, Path]:
