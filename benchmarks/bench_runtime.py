@@ -35,8 +35,6 @@ done'` natively and under the runtime (dash, seq, true, the loader and libc trus
 from __future__ import annotations
 
 import argparse
-import datetime
-import hashlib
 import json
 import os
 import re
@@ -55,13 +53,21 @@ try:  # the installed package (its native core is built); else the checkout
     import gsc  # noqa: F401
 except ImportError:
     sys.path.insert(0, str(REPO))
+# the runtime tests' bundle helpers: symlink pins, executables, hashes, the dev test key
+sys.path.insert(0, str(REPO / "tests" / "runtime"))
+
+from rt_bundle import (  # noqa: E402
+    DATE,
+    dev_key,
+    executable_uris,
+    pinned_symlinks,
+    sha256_file,
+    trusted_dirs,
+)
 
 from gsc.manifest import schema  # noqa: E402
-from gsc.sgx.keys import load_private_key  # noqa: E402
 from gsc.sgx.sigstruct import sign_enclave  # noqa: E402
 
-KEY = REPO / "tests" / "vectors" / "sgx" / "keys" / "key_dev.pem"
-CONTAINER_FILES = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
 PRE_REDESIGN_LAUNCH_MS = 44.0  # 6,003 files, runtime before the Landlock redesign (issue 8)
 
 PROBE_C = r"""
@@ -97,44 +103,6 @@ int main(int argc, char **argv) {
 """
 
 FORK_SCRIPT = "for i in $(seq 200); do /usr/bin/true; done"
-
-
-def sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def trusted_dirs(paths: list[str]) -> set[str]:
-    out: set[str] = set()
-    for p in paths:
-        if p in CONTAINER_FILES:
-            continue
-        d = os.path.dirname(p)
-        while d not in out:
-            out.add(d)
-            if d == "/":
-                break
-            d = os.path.dirname(d)
-    return out
-
-
-def pinned_symlinks(trusted: list[str]) -> list[dict[str, str]]:
-    """gsc.symlinks for the host tree: every symlink of every directory above a trusted
-    file, with its target (the namespace rule of docs/runtime.md)."""
-    out = []
-    for d in sorted(trusted_dirs(trusted)):
-        try:
-            entries = list(os.scandir(d))
-        except OSError:
-            continue
-        for e in entries:
-            path = os.path.join(d, e.name)
-            if e.is_symlink() and path not in CONTAINER_FILES:
-                out.append({"path": path, "target": os.readlink(path)})
-    return sorted(out, key=lambda x: x["path"].encode())
 
 
 def usr_files(count: int, max_size: int = 1 << 20) -> list[str]:
@@ -203,13 +171,13 @@ class Setup:
         self.files["denied"].write_bytes(b"d" * 4096)
         self.decoy = root / "decoy.bin"
         self.decoy.write_bytes(b"decoy" * 100)
-        self.key = load_private_key(KEY)
+        self.key = dev_key()
         self.hashes: dict[str, str] = {}
         self.n = 0
 
     def hash_of(self, p: str) -> str:
         if p not in self.hashes:
-            self.hashes[p] = sha256(p)
+            self.hashes[p] = sha256_file(p)
         return self.hashes[p]
 
     def bundle(self, argv: list[str], entrypoint: str | None = None,
@@ -245,14 +213,13 @@ class Setup:
             doc["gsc"] = {"symlinks": links}
         # as gsc build writes it: the trusted files with an x bit (EXECUTE per file only;
         # directories whose listing holds only trusted names get one rule)
-        exe = [e["uri"] for e in entries if os.stat(e["uri"][5:]).st_mode & 0o111]
+        exe = executable_uris(doc)
         if exe and not self.legacy:
             doc.setdefault("gsc", {})["executables"] = exe
         data = schema.render(doc, "bench manifest")
         (d / "entrypoint.manifest.sgx").write_bytes(data)
         (d / "entrypoint.sig").write_bytes(
-            sign_enclave(data, (d / "gsc-runtime").read_bytes(), self.key,
-                         datetime.date(2024, 1, 2)))
+            sign_enclave(data, (d / "gsc-runtime").read_bytes(), self.key, DATE))
         return d / "gsc-runtime"
 
 
