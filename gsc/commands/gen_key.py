@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gsc.commands import options
 from gsc.errors import InputError
 from gsc.output import emit_json, say
 from gsc.sgx import keys
@@ -46,7 +47,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
         metavar="F",
         help="encrypt the key with the first line of this file (else $GSC_KEY_PASSPHRASE)",
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    options.add_json(parser)
     parser.set_defaults(run=run)
     return parser
 

@@ -15,6 +15,14 @@ def add_json(p: argparse.ArgumentParser) -> None:
                    help="print exactly one JSON object on stdout (diagnostics stay on stderr)")
 
 
+def add_enclave_inputs(p: argparse.ArgumentParser) -> None:
+    """--manifest and --pal: the two inputs of a measurement (sgx-measure, sgx-sign)."""
+    p.add_argument("--manifest", type=Path, required=True, metavar="M",
+                   help="the .manifest.sgx file, measured byte for byte as it is")
+    p.add_argument("--pal", type=Path, required=True, metavar="ELF",
+                   help="the PAL/runtime ELF loaded at the enclave's base")
+
+
 def add_quiet(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true",
                    help="print only the result on stdout (warnings still go to stderr)")

@@ -18,6 +18,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from gsc.commands import options
 from gsc.output import emit_json, say
 
 
@@ -43,11 +44,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
             metavar="P",
             help="path bound in the file (encrypt; default OUTPUT) / required to match (decrypt)",
         )
-        p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        options.add_json(p)
         p.set_defaults(run=run_encrypt if op == "encrypt" else run_decrypt)
     g = ops.add_parser("gen-key", help="write a new random 16-byte wrap key (mode 0600)")
     g.add_argument("-w", "--wrap-key", required=True, type=Path, metavar="KEYFILE")
-    g.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    options.add_json(g)
     g.set_defaults(run=run_gen_key)
     return parser
 

@@ -7,8 +7,8 @@ from its [sgx] table.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
+from gsc.commands import options
 from gsc.files import read_input
 from gsc.output import emit_json
 from gsc.sgx.measure import measure_with_layout
@@ -22,9 +22,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--manifest", type=Path, required=True, metavar="M")
-    parser.add_argument("--pal", type=Path, required=True, metavar="ELF")
-    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    options.add_enclave_inputs(parser)
+    options.add_json(parser)
     parser.set_defaults(run=run)
     return parser
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gsc.commands import options
 from gsc.errors import InputError
 from gsc.files import read_input, write_atomic
 from gsc.output import emit_json, say
@@ -44,8 +45,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--manifest", type=Path, required=True, metavar="M")
-    parser.add_argument("--pal", type=Path, required=True, metavar="ELF")
+    options.add_enclave_inputs(parser)
     parser.add_argument(
         "--key", metavar="PEM|URI", help="RSA-3072 e=3 private key: PEM file or pkcs11: URI"
     )
@@ -65,7 +65,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
         metavar="SIG.bin",
         help="raw 384-byte PKCS#1 v1.5 / SHA-256 signature of the signing data",
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    options.add_json(parser)
     parser.set_defaults(run=run)
     return parser
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gsc.commands import options
 from gsc.files import read_input
 from gsc.output import emit_json
 from gsc.sgx.sigstruct import verify_signature
@@ -21,7 +22,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("sig", type=Path, metavar="SIG")
-    parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    options.add_json(parser)
     parser.set_defaults(run=run)
     return parser
 

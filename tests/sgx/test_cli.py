@@ -18,27 +18,31 @@ from .elfgen import Seg, make_elf
 
 V = load_vectors()
 S01 = V["sign"][0] if V["sign"] else {}
+DEV_KEY = Path("keys") / "key_dev.pem"  # in the vectors directory
+
+
+def _inputs(sgx_dir: Path, case: dict[str, Any],
+            manifest: str = "manifest_sgx") -> list[str | Path]:
+    """--manifest and --pal of a vector case (its `manifest` key names the manifest)."""
+    return ["--manifest", sgx_dir / case[manifest], "--pal", sgx_dir / case["pal"]]
+
+
+def _sign_case(sgx_dir: Path, case: dict[str, Any], out: Path) -> list[str | Path]:
+    """sgx-sign of a signing vector case (its key and date) to out."""
+    return ["sgx-sign", *_inputs(sgx_dir, case), "--key", sgx_dir / case["key"],
+            "--date", case["date"], "--output", out]
 
 
 @pytest.mark.parametrize("case", V["measure"], ids=lambda c: c["name"])
 def test_cli_measure(sgx_dir: Path, case: dict[str, Any]) -> None:
-    res = run_gsc(
-        "sgx-measure", "--manifest", sgx_dir / case["manifest"], "--pal", sgx_dir / case["pal"]
-    )
+    res = run_gsc("sgx-measure", *_inputs(sgx_dir, case, "manifest"))
     assert res.code == 0, res.err
     assert res.out.strip() == case["mrenclave"]
 
 
 def test_cli_measure_json(sgx_dir: Path) -> None:
     case = V["measure"][0]
-    res = run_gsc(
-        "sgx-measure",
-        "--manifest",
-        sgx_dir / case["manifest"],
-        "--pal",
-        sgx_dir / case["pal"],
-        "--json",
-    )
+    res = run_gsc("sgx-measure", *_inputs(sgx_dir, case, "manifest"), "--json")
     assert res.code == 0, res.err
     assert json.loads(res.out)["mrenclave"] == case["mrenclave"]
 
@@ -46,20 +50,7 @@ def test_cli_measure_json(sgx_dir: Path) -> None:
 @pytest.mark.parametrize("case", V["sign"], ids=lambda c: c["name"])
 def test_cli_sign_vectors(sgx_dir: Path, case: dict[str, Any], tmp_path: Path) -> None:
     out = tmp_path / "out.sig"
-    args: list[str | Path] = [
-        "sgx-sign",
-        "--manifest",
-        sgx_dir / case["manifest_sgx"],
-        "--pal",
-        sgx_dir / case["pal"],
-        "--key",
-        sgx_dir / case["key"],
-        "--date",
-        case["date"],
-        "--output",
-        out,
-        "--json",
-    ]
+    args = [*_sign_case(sgx_dir, case, out), "--json"]
     env: dict[str, str] = {}
     if case["passphrase"]:
         pf = tmp_path / "pass"
@@ -93,20 +84,7 @@ def test_cli_sign_vectors(sgx_dir: Path, case: dict[str, Any], tmp_path: Path) -
 def test_cli_passphrase_from_env(sgx_dir: Path, tmp_path: Path) -> None:
     case = V["sign"][2]
     out = tmp_path / "o.sig"
-    res = run_gsc(
-        "sgx-sign",
-        "--manifest",
-        sgx_dir / case["manifest_sgx"],
-        "--pal",
-        sgx_dir / case["pal"],
-        "--key",
-        sgx_dir / case["key"],
-        "--date",
-        case["date"],
-        "--output",
-        out,
-        env={"GSC_KEY_PASSPHRASE": case["passphrase"]},
-    )
+    res = run_gsc(*_sign_case(sgx_dir, case, out), env={"GSC_KEY_PASSPHRASE": case["passphrase"]})
     assert res.code == 0, res.err
     assert out.read_bytes() == (sgx_dir / case["sig"]).read_bytes()
     assert case["passphrase"] not in res.err + res.out
@@ -115,17 +93,8 @@ def test_cli_passphrase_from_env(sgx_dir: Path, tmp_path: Path) -> None:
 @pytest.mark.parametrize("case", V["bad_keys"], ids=lambda c: Path(c["key"]).name)
 def test_cli_bad_keys(sgx_dir: Path, case: dict[str, Any], tmp_path: Path) -> None:
     out = tmp_path / "o.sig"
-    res = run_gsc(
-        "sgx-sign",
-        "--manifest",
-        sgx_dir / S01["manifest_sgx"],
-        "--pal",
-        sgx_dir / S01["pal"],
-        "--key",
-        sgx_dir / case["key"],
-        "--output",
-        out,
-    )
+    res = run_gsc("sgx-sign", *_inputs(sgx_dir, S01), "--key", sgx_dir / case["key"],
+                  "--output", out)
     line = assert_one_line_error(res, (2,))
     assert "3072" in line or "exponent" in line
     assert not out.exists()
@@ -133,21 +102,10 @@ def test_cli_bad_keys(sgx_dir: Path, case: dict[str, Any], tmp_path: Path) -> No
 
 @pytest.mark.parametrize("case", V["errors"], ids=lambda c: c["name"])
 def test_cli_error_vectors(sgx_dir: Path, case: dict[str, Any], tmp_path: Path) -> None:
-    res = run_gsc(
-        "sgx-measure", "--manifest", sgx_dir / case["manifest"], "--pal", sgx_dir / case["pal"]
-    )
+    res = run_gsc("sgx-measure", *_inputs(sgx_dir, case, "manifest"))
     assert "enclave size is not large enough" in assert_one_line_error(res, (2,))
-    res = run_gsc(
-        "sgx-sign",
-        "--manifest",
-        sgx_dir / case["manifest"],
-        "--pal",
-        sgx_dir / case["pal"],
-        "--key",
-        sgx_dir / "keys" / "key_dev.pem",
-        "--output",
-        tmp_path / "o.sig",
-    )
+    res = run_gsc("sgx-sign", *_inputs(sgx_dir, case, "manifest"), "--key",
+                  sgx_dir / DEV_KEY, "--output", tmp_path / "o.sig")
     assert "enclave size is not large enough" in assert_one_line_error(res, (2,))
     assert not (tmp_path / "o.sig").exists()
 
@@ -159,14 +117,7 @@ def test_cli_error_vectors(sgx_dir: Path, case: dict[str, Any], tmp_path: Path) 
 @pytest.mark.parametrize("how", ["dgst", "pkeyutl"])
 def test_two_step_with_openssl_equals_one_step(sgx_dir: Path, tmp_path: Path, how: str) -> None:
     case = S01
-    common: list[str | Path] = [
-        "--manifest",
-        sgx_dir / case["manifest_sgx"],
-        "--pal",
-        sgx_dir / case["pal"],
-        "--date",
-        case["date"],
-    ]
+    common: list[str | Path] = [*_inputs(sgx_dir, case), "--date", case["date"]]
     key = sgx_dir / case["key"]
     data = tmp_path / "signing_data.bin"
     res = run_gsc("sgx-sign", *common, "--export-signing-data", data)
@@ -210,10 +161,7 @@ def test_two_step_with_openssl_equals_one_step(sgx_dir: Path, tmp_path: Path, ho
     bad = tmp_path / "bad.sig"
     res = run_gsc(
         "sgx-sign",
-        "--manifest",
-        sgx_dir / case["manifest_sgx"],
-        "--pal",
-        sgx_dir / case["pal"],
+        *_inputs(sgx_dir, case),
         "--date",
         "1999-12-31",
         "--public-key",
@@ -260,7 +208,7 @@ def test_bad_pal(sgx_dir: Path, tmp_path: Path, kind: str, command: str) -> None
     pal = _pals(tmp_path)[kind]
     args: list[str | Path] = [command, "--manifest", sgx_dir / S01["manifest_sgx"], "--pal", pal]
     if command == "sgx-sign":
-        args += ["--key", sgx_dir / "keys" / "key_dev.pem", "--output", tmp_path / "o.sig"]
+        args += ["--key", sgx_dir / DEV_KEY, "--output", tmp_path / "o.sig"]
     assert_one_line_error(run_gsc(*args), (2,))
     assert not (tmp_path / "o.sig").exists()
 
@@ -284,7 +232,7 @@ def test_bad_manifest(sgx_dir: Path, tmp_path: Path, name: str, command: str) ->
     m.write_bytes(BAD_MANIFESTS[name])
     args: list[str | Path] = [command, "--manifest", m, "--pal", sgx_dir / "pal" / "two_seg.elf"]
     if command == "sgx-sign":
-        args += ["--key", sgx_dir / "keys" / "key_dev.pem", "--output", tmp_path / "o.sig"]
+        args += ["--key", sgx_dir / DEV_KEY, "--output", tmp_path / "o.sig"]
     line = assert_one_line_error(run_gsc(*args), (2,))
     if name.startswith("size"):
         assert "enclave_size" in line
@@ -297,10 +245,7 @@ def test_bad_manifest(sgx_dir: Path, tmp_path: Path, name: str, command: str) ->
 def test_bad_passphrases(sgx_dir: Path, tmp_path: Path) -> None:
     base: list[str | Path] = [
         "sgx-sign",
-        "--manifest",
-        sgx_dir / S01["manifest_sgx"],
-        "--pal",
-        sgx_dir / S01["pal"],
+        *_inputs(sgx_dir, S01),
         "--key",
         sgx_dir / "keys" / "key_dev_pass.pem",
         "--output",
@@ -334,14 +279,8 @@ def test_bad_sig_files(sgx_dir: Path, tmp_path: Path) -> None:
 
 
 def test_sign_mode_conflicts(sgx_dir: Path, tmp_path: Path) -> None:
-    common: list[str | Path] = [
-        "sgx-sign",
-        "--manifest",
-        sgx_dir / S01["manifest_sgx"],
-        "--pal",
-        sgx_dir / S01["pal"],
-    ]
-    key = sgx_dir / "keys" / "key_dev.pem"
+    common: list[str | Path] = ["sgx-sign", *_inputs(sgx_dir, S01)]
+    key = sgx_dir / DEV_KEY
     extras: list[list[str | Path]] = [
         [],
         ["--key", key],
@@ -371,10 +310,7 @@ def test_gen_key_cli(sgx_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "o.sig"
     res = run_gsc(
         "sgx-sign",
-        "--manifest",
-        sgx_dir / case["manifest_sgx"],
-        "--pal",
-        sgx_dir / case["pal"],
+        *_inputs(sgx_dir, case),
         "--key",
         key,
         "--passphrase-file",
