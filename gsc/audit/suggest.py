@@ -36,33 +36,32 @@ ENV = "env_passthrough"
 KEYS = (ALLOWED, TRUSTED, ENV)
 
 
+class _FromEvents:
+    """What a suggested entry and a declined path share: the log events behind them."""
+
+    events: list[P.Event]
+
+    @property
+    def count(self) -> int:
+        return len(self.events)
+
+    def example(self) -> str:
+        return describe(self.events[0]) if self.events else ""
+
+
 @dataclass
-class Entry:
+class Entry(_FromEvents):
     key: str            # allowed_files | trusted_files | env_passthrough
     value: str
     reason: str
     events: list[P.Event] = field(default_factory=list)
 
-    @property
-    def count(self) -> int:
-        return len(self.events)
-
-    def example(self) -> str:
-        return describe(self.events[0]) if self.events else ""
-
 
 @dataclass
-class Declined:
+class Declined(_FromEvents):
     path: str
     reason: str
     events: list[P.Event] = field(default_factory=list)
-
-    @property
-    def count(self) -> int:
-        return len(self.events)
-
-    def example(self) -> str:
-        return describe(self.events[0]) if self.events else ""
 
 
 @dataclass
