@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
-import socket
 import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from typing import Any
 
+import local_registry
 import pytest
 from capabilities import need
 
@@ -18,46 +15,17 @@ from gsc.analysis import analyze
 from gsc.image import load_image
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-REGISTRY = "/usr/bin/docker-registry"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture
 def registry() -> Iterator[str]:
-    if not os.path.exists(REGISTRY):
-        need("registry", False, "docker-registry is not installed")
-    port = _free_port()
-    tmp = tempfile.mkdtemp(prefix="gsc-registry-")
-    cfg = os.path.join(tmp, "config.yml")
-    with open(cfg, "w") as f:
-        f.write(f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n"
-                f"    rootdirectory: {tmp}/data\nhttp:\n  addr: 127.0.0.1:{port}\n")
-    proc = subprocess.Popen([REGISTRY, "serve", cfg], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    need("registry", os.path.exists(local_registry.REGISTRY_BIN),
+         "docker-registry is not installed")
+    r = local_registry.start()
     try:
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("docker-registry did not start")
-        yield f"127.0.0.1:{port}"
+        yield r.host
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        shutil.rmtree(tmp, ignore_errors=True)
+        r.stop()
 
 
 def _docker(*args: str) -> None:

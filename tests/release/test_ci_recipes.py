@@ -10,16 +10,14 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import local_registry
 import pytest
 import yaml
 
@@ -31,7 +29,6 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = REPO / "examples" / "ci"
 BASE = os.environ.get("GSC_TEST_BASE", "gsc-local/debian:bookworm")
-REGISTRY_BIN = "/usr/bin/docker-registry"
 GITHUB_RUN_STEPS = ("names", "build", "shield", "verify", "push")
 GITHUB_SKIPPED = {"install"}  # plus every `uses:` step
 
@@ -39,39 +36,15 @@ GITHUB_SKIPPED = {"install"}  # plus every `uses:` step
 # --------------------------------------------------------------------------- fixtures
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def registry() -> Iterator[str]:
-    if not os.path.exists(REGISTRY_BIN):
-        pytest.fail("docker-registry is not installed (scripts/setup installs it)")
     if subprocess.run(["docker", "info"], capture_output=True).returncode != 0:
         pytest.fail("Docker Engine is not running (scripts/setup starts it)")
-    port = _free_port()
-    tmp = tempfile.mkdtemp(prefix="gsc-release-registry-")
-    cfg = Path(tmp) / "config.yml"
-    cfg.write_text(f"version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {tmp}/data\n"
-                   f"http:\n  addr: 127.0.0.1:{port}\n")
-    proc = subprocess.Popen([REGISTRY_BIN, "serve", str(cfg)], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    r = local_registry.start()
     try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        else:
-            pytest.fail("docker-registry did not start")
-        yield f"127.0.0.1:{port}"
+        yield r.host
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
-        shutil.rmtree(tmp, ignore_errors=True)
+        r.stop()
 
 
 @pytest.fixture(scope="module")

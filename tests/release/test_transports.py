@@ -15,9 +15,9 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import local_registry as reg
 import pytest
 
-from . import registry as reg
 from .conftest import assert_one_line_error, gsc
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]

@@ -1,5 +1,6 @@
-"""A real Debian `docker-registry` on 127.0.0.1 for tests: plain HTTP, or TLS with a
-self-signed CA made here, with or without htpasswd basic auth."""
+"""A real Debian `docker-registry` on 127.0.0.1 for tests (tests/release, tests/image):
+plain HTTP, or TLS with a self-signed CA made here, with or without htpasswd basic auth.
+tests/ is on sys.path (root conftest)."""
 
 from __future__ import annotations
 
