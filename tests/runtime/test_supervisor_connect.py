@@ -47,6 +47,16 @@ class Listener:
                         self.sock.sendto(b"pong", addr)
             except (TimeoutError, BlockingIOError, OSError):
                 continue
+        # Connections the peer completed before close() but not yet accepted still count:
+        # the kernel queued them in the backlog.
+        if self.sock.type == socket.SOCK_STREAM:
+            self.sock.setblocking(False)
+            while True:
+                try:
+                    conn, _ = self.sock.accept()
+                except OSError:
+                    break
+                self._serve(conn)
 
     def _serve(self, conn: socket.socket) -> None:
         self.accepted += 1
