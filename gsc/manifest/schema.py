@@ -528,12 +528,19 @@ def _prune(table: dict[str, Any]) -> dict[str, Any]:
 
 def render(doc: Mapping[str, Any], source: str) -> bytes:
     """canonicalise + validate + canonical.dumps: the bytes of a final manifest."""
+    return render_loaded(doc, source)[0]
+
+
+def render_loaded(doc: Mapping[str, Any], source: str) -> tuple[bytes, dict[str, Any]]:
+    """``render``, and the document that ``load`` would give for those bytes (validated
+    once, and never parsed back from the text)."""
     normal = canonicalise(doc)
     validate(normal, source)
     try:
-        return canonical.dumps(normal)
+        data = canonical.dumps(normal)
     except canonical.DumpError as exc:
         raise InputError(f"{source}: {exc}") from None
+    return data, canonical.parsed(normal)
 
 
 def load(data: bytes, source: str) -> dict[str, Any]:
