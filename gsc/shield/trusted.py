@@ -81,34 +81,39 @@ _WILDCARDS = frozenset("*?[")
 
 
 class PatternIndex:
-    """``any(matches(path, p) for p in patterns)`` for many paths: patterns without
-    wildcards are looked up by the path's ancestors in a set; the few with wildcards are
-    matched one by one."""
+    """``any(matches(path, p) for p in patterns)`` for many paths: each pattern is filed
+    under its leading components up to the first wildcard ("/etc/rc?.d" under "etc"), so a
+    path looks up its ancestors in a dict and matches only the few patterns filed there."""
 
     def __init__(self, patterns: Iterable[str]) -> None:
         self._everything = False
-        self._literal: set[str] = set()
-        self._wild: list[str] = []
+        self._literal: set[str] = set()           # patterns without wildcards
+        self._wild: dict[str, list[str]] = {}     # literal lead ("" for none) -> patterns
         for pattern in patterns:
             parts = _components(pattern)
             if not parts:
                 self._everything = True
-            elif any(_WILDCARDS.intersection(p) for p in parts):
-                self._wild.append(pattern)
-            else:
+                continue
+            lead = next((i for i, p in enumerate(parts) if _WILDCARDS.intersection(p)), None)
+            if lead is None:
                 self._literal.add("/".join(parts))
+            else:
+                self._wild.setdefault("/".join(parts[:lead]), []).append(pattern)
 
     def any_match(self, path: str) -> bool:
         if self._everything:
             return True
-        parts = _components(path)
-        if self._literal:
-            prefix = ""
-            for part in parts:
-                prefix = f"{prefix}/{part}" if prefix else part
-                if prefix in self._literal:
-                    return True
-        return any(matches(path, w) for w in self._wild)
+        wild = self._wild
+        if "" in wild and any(matches(path, w) for w in wild[""]):
+            return True
+        prefix = ""
+        for part in _components(path):
+            prefix = f"{prefix}/{part}" if prefix else part
+            if prefix in self._literal:
+                return True
+            if prefix in wild and any(matches(path, w) for w in wild[prefix]):
+                return True
+        return False
 
 
 def _utf8_ok(path: str) -> bool:
