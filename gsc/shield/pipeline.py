@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from gsc import engine
+from gsc.analysis import elf
 from gsc.errors import InputError
 from gsc.image.reference import check_tag
 from gsc.image.sources import open_source, source_parts
@@ -94,6 +95,8 @@ def run_build(req: BuildRequest, progress: Progress, output: str | None = None,
         mib = 1 << 20
         progress.update(f"{done // mib} of ~{total // mib} MiB" if total else f"{done // mib} MiB")
 
+    # Planning parses ELF files: load the parser while the Engine prepares the export.
+    elf.load_parser()
     with progress.phase("image", f"reading and hashing image {req.image}"):
         source = open_source(req.image, client=client, export=export)
         image = source.open(progress=reading)
