@@ -148,9 +148,9 @@ class DaemonSource(ImageSource):
 
     def open(self, *, retain: Retain = "needed", progress: Progress | None = None) -> Image:
         early, self._early = self._early, None
-        taken = early.take() if early is not None else None
         store, finalizer = _private_store()
         try:
+            taken = early.take() if early is not None else None
             try:
                 saved = self._read(taken or engine.export(self.client, self.id), store,
                                    retain, progress)
