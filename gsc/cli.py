@@ -45,7 +45,9 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USAGE)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or with ``only`` (a module name of COMMANDS) of that
+    one command: a command's run then starts without importing the other commands."""
     parser = _Parser(
         prog="gsc",
         description="Shield a Docker image: manifest, SGX measurement, signature, runtime.",
@@ -54,13 +56,23 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMANDS:
-        module = importlib.import_module(f"gsc.commands.{name}")
-        module.register(sub)
+        if only is None or name == only:
+            module = importlib.import_module(f"gsc.commands.{name}")
+            module.register(sub)
     return parser
 
 
+def named_command(argv: Sequence[str]) -> str | None:
+    """The module of the command ``argv`` starts with (``sign-image``: ``sign_image``), or
+    None (no command first, e.g. --help, or an unknown one: the full parser answers)."""
+    first = argv[0] if argv else ""
+    module = first.replace("-", "_")
+    return module if module in COMMANDS and "_" not in first else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(named_command(argv))
     args = parser.parse_args(argv)
     run: Callable[[argparse.Namespace], int] = args.run
     try:

@@ -1,6 +1,7 @@
 """The one owner of gsc's Docker Engine connection, with clear errors.
 
-Everything gsc asks the Engine goes through here: finding (and pulling) an image,
+Everything gsc asks the Engine goes through here (but the export that ``gsc build`` asks
+for before its heavy imports: gsc.early_export): finding (and pulling) an image,
 streaming its ``docker save`` export, reading a directory of an image without running it,
 building from an in-memory context (holding only gsc's files, never a key) and tagging.
 docker-py's private calls used to stream the export straight into gsc's buffers are

@@ -50,6 +50,13 @@ def parse_elf(data: bytes | BinaryIO) -> ElfInfo | None:
         return None
 
 
+def load_parser() -> None:
+    """Import pyelftools now (some 30 ms), e.g. while the Engine prepares an export;
+    otherwise it loads on the first parse."""
+    import elftools.elf.dynamic
+    import elftools.elf.elffile  # noqa: F401
+
+
 def _parse(stream: BinaryIO) -> ElfInfo | None:
     from elftools.elf.dynamic import DynamicSegment
     from elftools.elf.elffile import ELFFile

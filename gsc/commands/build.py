@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gsc.commands import options
 from gsc.errors import InputError
 from gsc.output import emit_json, result, say
-from gsc.shield.config import BuildConfig
+
+if TYPE_CHECKING:   # the heavy modules load in run(), after the export has been asked for
+    from gsc.early_export import EarlyExport
+    from gsc.shield.config import BuildConfig
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -65,6 +68,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argpar
 
 
 def run(args: argparse.Namespace) -> int:
+    export = _request_export(args.image)
+    try:
+        return _build(args, export)
+    finally:
+        if export is not None:
+            export.close()
+
+
+def _request_export(image: str) -> EarlyExport | None:
+    """For an image of the local Engine, ask for its export now: the Engine prepares it
+    while Python imports the rest of gsc (docs/build.md, "Timing")."""
+    from gsc import early_export
+    from gsc.transport.names import parse_location
+
+    try:
+        location = parse_location(image)
+    except InputError:
+        return None   # reported by the build, as before
+    return early_export.start(location.value) if location.daemon else None
+
+
+def _build(args: argparse.Namespace, export: EarlyExport | None) -> int:
     from gsc import provenance
     from gsc.progress import Progress
     from gsc.sgx.signer import key_spec
@@ -104,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
         allow_audit_mode=args.allow_audit_mode,
         date=options.signing_date(args.date),
     )
-    res = run_build(req, Progress(quiet=args.quiet or args.json), output=args.output)
+    res = run_build(req, Progress(quiet=args.quiet or args.json), output=args.output,
+                    export=export)
     if args.provenance is not None:
         files = res.plan.output.files
         provenance.write(args.provenance, provenance.output_statement(
@@ -134,6 +160,8 @@ def run(args: argparse.Namespace) -> int:
 
 def _encryption_options(cfg: BuildConfig, args: argparse.Namespace) -> BuildConfig:
     """--encrypt, --encryption-key, --encryption-key-file-at over the config file's."""
+    from dataclasses import replace
+
     from gsc.shield.encrypt import parse_named, parse_spec
 
     specs = [parse_spec(t) for t in args.encrypt]

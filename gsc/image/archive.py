@@ -54,6 +54,11 @@ class SavedImage:
     warnings: list[str] = field(default_factory=list)
 
 
+class OtherImage(InputError):
+    """The archive holds another image than the one asked for (its config digest differs
+    from the expected image ID)."""
+
+
 def _looks_like_json(head: bytes) -> bool:
     return head.lstrip()[:1] in (b"{", b"[")
 
@@ -144,7 +149,7 @@ def read_saved(stream: IO[bytes] | Source, store: ContentStore, *, image_id: str
     config_bytes = doc(config_name, "config")
     digest = "sha256:" + hashlib.sha256(config_bytes).hexdigest()
     if image_id is not None and digest != image_id:
-        raise InputError(f"image archive config digest {digest} does not match {image_id}")
+        raise OtherImage(f"image archive config digest {digest} does not match {image_id}")
     config = _json(config_bytes, "image config")
     if not isinstance(config, dict):
         raise InputError("image config is not a JSON object")

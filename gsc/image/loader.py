@@ -21,12 +21,12 @@ import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gsc import engine
 from gsc.errors import InputError
 from gsc.image import paths
-from gsc.image.archive import read_saved
+from gsc.image.archive import OtherImage, SavedImage, read_saved
 from gsc.image.config import parse_config
 from gsc.image.fs import ImageFS
 from gsc.image.layers import Retain
@@ -34,6 +34,9 @@ from gsc.image.model import ImageConfig
 from gsc.image.reference import ImageRef
 from gsc.image.store import ContentStore
 from gsc.image.tarstream import ReaderSource
+
+if TYPE_CHECKING:
+    from gsc.early_export import EarlyExport
 
 Progress = Callable[[int, int], None]
 
@@ -121,9 +124,13 @@ def _private_store() -> tuple[ContentStore, weakref.finalize]:  # type: ignore[t
 
 
 class DaemonSource(ImageSource):
-    """An image of the local Docker Engine."""
+    """An image of the local Docker Engine. ``export``: its ``docker save`` already asked
+    for by name (gsc.early_export), read instead of a new export when the Engine answered
+    it and when it holds the image found here."""
 
-    def __init__(self, ref: str, *, pull: bool = True, client: Any | None = None) -> None:
+    def __init__(self, ref: str, *, pull: bool = True, client: Any | None = None,
+                 export: EarlyExport | None = None) -> None:
+        self._early = export
         self.reference = ImageRef.parse(ref)
         self.client = client if client is not None else engine.connect()
         attrs = engine.inspect(self.client, self.reference, pull=pull)
@@ -140,24 +147,22 @@ class DaemonSource(ImageSource):
         return engine.read_dir(self.client, self.id, directory)
 
     def open(self, *, retain: Retain = "needed", progress: Progress | None = None) -> Image:
+        early, self._early = self._early, None
         store, finalizer = _private_store()
         try:
-            stream, close_stream = engine.export(self.client, self.id)
-            if progress is not None:
-                total = self.size
-                report = progress
-                stream = _Counting(stream, lambda done: report(done, total))
-            src = ReaderSource(stream, threaded=True)
+            taken = early.take() if early is not None else None
             try:
-                saved = read_saved(src, store, image_id=self.id, retain=retain)
-            except InputError:
-                raise
-            except Exception as exc:  # transport errors mid-stream
-                raise InputError(
-                    f"cannot read image {self.ref!r}: {type(exc).__name__}: {exc}") from None
-            finally:
-                close_stream()
-                src.close()
+                saved = self._read(taken or engine.export(self.client, self.id), store,
+                                   retain, progress)
+            except OtherImage:
+                if taken is None:
+                    raise
+                # The name moved to another image between the early request and the
+                # lookup: read the image found, by ID.
+                finalizer()
+                store, finalizer = _private_store()
+                saved = self._read(engine.export(self.client, self.id), store, retain,
+                                   progress)
             config = parse_config(saved.config)
         except BaseException:
             finalizer()
@@ -166,6 +171,25 @@ class DaemonSource(ImageSource):
                      fs=ImageFS(saved.entries, store), layout=saved.layout,
                      warnings=saved.warnings, repo_tags=list(self.tags),
                      config_bytes=saved.config_bytes, _cleanup=finalizer)
+
+    def _read(self, export: tuple[Any, Callable[[], None]], store: ContentStore,
+              retain: Retain, progress: Progress | None) -> SavedImage:
+        stream, close_stream = export
+        if progress is not None:
+            total = self.size
+            report = progress
+            stream = _Counting(stream, lambda done: report(done, total))
+        src = ReaderSource(stream, threaded=True)
+        try:
+            return read_saved(src, store, image_id=self.id, retain=retain)
+        except InputError:
+            raise
+        except Exception as exc:  # transport errors mid-stream
+            raise InputError(
+                f"cannot read image {self.ref!r}: {type(exc).__name__}: {exc}") from None
+        finally:
+            close_stream()
+            src.close()
 
 
 class ArchiveSource(ImageSource):

@@ -17,7 +17,7 @@ import shutil
 import tarfile
 import tempfile
 import weakref
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gsc import engine
 from gsc.errors import InputError
@@ -53,6 +53,9 @@ from gsc.transport.names import (
 )
 from gsc.transport.registry import Access, Client, repo_ref
 
+if TYPE_CHECKING:
+    from gsc.early_export import EarlyExport
+
 
 class _Workdir:
     """A private (0700) temporary directory removed when its owner is collected."""
@@ -70,11 +73,13 @@ _KEEP: dict[int, tuple[ImageSource, _Workdir]] = {}
 
 
 def open_source(text: str, *, pull: bool = True, client: Any | None = None,
-                access: Access | None = None) -> ImageSource:
-    """The image at ``text`` (a transport location or a bare daemon reference)."""
+                access: Access | None = None,
+                export: EarlyExport | None = None) -> ImageSource:
+    """The image at ``text`` (a transport location or a bare daemon reference);
+    ``export``: a daemon image's export already requested (see DaemonSource)."""
     loc = parse_location(text)
     if loc.daemon:
-        return DaemonSource(loc.value, pull=pull, client=client)
+        return DaemonSource(loc.value, pull=pull, client=client, export=export)
     return DistSource(loc, access)
 
 

@@ -23,6 +23,8 @@ INT_MIN = -(2**63)
 INT_MAX = 2**63 - 1
 
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
+# A string with none of the characters _quote escapes (nor NUL): written as it is.
+_PLAIN = re.compile(r'[^"\\\x00-\x1f\x7f]*')
 _SHORT_ESCAPES = {
     '"': '\\"',
     "\\": "\\\\",
@@ -44,6 +46,13 @@ class DumpError(ValueError):
 
 
 def _quote(text: str, key: str) -> str:
+    if _PLAIN.fullmatch(text) and len(text) <= MAX_STRING // 4:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            pass  # the checks below say what is wrong
+        else:
+            return f'"{text}"'
     if "\x00" in text:
         raise DumpError(key, "NUL characters are not allowed in strings or keys")
     if len(text.encode("utf-8", "surrogatepass")) > MAX_STRING:
@@ -155,6 +164,25 @@ def dumps(doc: Mapping[str, Any]) -> bytes:
     if len(data) > MAX_BYTES:
         raise DumpError("", f"manifest larger than {MAX_BYTES} bytes")
     return data
+
+
+def parsed(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """``doc`` as ``loads(dumps(doc))`` gives it back, without writing and parsing text:
+    the same data with every table's keys in canonical (bytewise) order and arrays as
+    lists. For data ``dumps`` accepts; the canonical form round-trips exactly."""
+    return {k: _parsed_value(doc[k]) for k in sorted(doc, key=_key_bytes)}
+
+
+def _key_bytes(key: str) -> bytes:
+    return key.encode("utf-8", "surrogatepass")
+
+
+def _parsed_value(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return parsed(value)
+    if isinstance(value, list | tuple):
+        return [_parsed_value(v) for v in value]
+    return value
 
 
 def _fail(source: str, line: int | None, problem: str) -> InputError:

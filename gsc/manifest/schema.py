@@ -461,7 +461,7 @@ def canonicalise(doc: Mapping[str, Any]) -> dict[str, Any]:
     sorted by path (bytewise), allowed duplicates dropped, '//', '.' and trailing '/' removed
     from file: URIs, empty tables pruned. Identical duplicate trusted entries are merged;
     conflicting ones are left for `validate` to refuse."""
-    out: dict[str, Any] = copy.deepcopy(dict(doc))
+    out: dict[str, Any] = _copy(dict(doc))
     sgx = out.get("sgx")
     if isinstance(sgx, dict):
         tf = sgx.get("trusted_files")
@@ -482,6 +482,18 @@ def canonicalise(doc: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(links, list):
             gsc["symlinks"] = _sorted_unique(links, "path")
     return _prune(out)
+
+
+def _copy(value: Any) -> Any:
+    """A deep copy of manifest data (tables, arrays, immutable scalars), without
+    copy.deepcopy's bookkeeping: a manifest has no shared or cyclic parts."""
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_copy(v) for v in value)
+    return copy.deepcopy(value) if isinstance(value, Mapping) else value
 
 
 def _norm_uri(value: Any) -> Any:
@@ -528,12 +540,19 @@ def _prune(table: dict[str, Any]) -> dict[str, Any]:
 
 def render(doc: Mapping[str, Any], source: str) -> bytes:
     """canonicalise + validate + canonical.dumps: the bytes of a final manifest."""
+    return render_loaded(doc, source)[0]
+
+
+def render_loaded(doc: Mapping[str, Any], source: str) -> tuple[bytes, dict[str, Any]]:
+    """``render``, and the document that ``load`` would give for those bytes (validated
+    once, and never parsed back from the text)."""
     normal = canonicalise(doc)
     validate(normal, source)
     try:
-        return canonical.dumps(normal)
+        data = canonical.dumps(normal)
     except canonical.DumpError as exc:
         raise InputError(f"{source}: {exc}") from None
+    return data, canonical.parsed(normal)
 
 
 def load(data: bytes, source: str) -> dict[str, Any]:

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gsc import engine
+from gsc.analysis import elf
 from gsc.errors import InputError
 from gsc.image.reference import check_tag
 from gsc.image.sources import open_source, source_parts
@@ -23,6 +24,9 @@ from gsc.shield import encrypt as encryption
 from gsc.shield.emit import Written, emit
 from gsc.shield.plan import BuildRequest, Plan, plan_build
 from gsc.transport.names import DAEMON, Location, parse_location
+
+if TYPE_CHECKING:
+    from gsc.early_export import EarlyExport
 
 __all__ = ["BuildRequest", "BuildResult", "run_build"]
 
@@ -63,7 +67,10 @@ class BuildResult:
         }
 
 
-def run_build(req: BuildRequest, progress: Progress, output: str | None = None) -> BuildResult:
+def run_build(req: BuildRequest, progress: Progress, output: str | None = None,
+              export: EarlyExport | None = None) -> BuildResult:
+    """Build as ``req`` asks; ``export``: the input image's export, already requested by
+    the CLI (gsc.early_export), for a daemon input."""
     cfg = req.config
     if req.tag is not None:
         check_tag(req.tag)
@@ -88,8 +95,10 @@ def run_build(req: BuildRequest, progress: Progress, output: str | None = None) 
         mib = 1 << 20
         progress.update(f"{done // mib} of ~{total // mib} MiB" if total else f"{done // mib} MiB")
 
+    # Planning parses ELF files: load the parser while the Engine prepares the export.
+    elf.load_parser()
     with progress.phase("image", f"reading and hashing image {req.image}"):
-        source = open_source(req.image, client=client)
+        source = open_source(req.image, client=client, export=export)
         image = source.open(progress=reading)
     with image:
         # Plan with the plain reference (labels, default tag, manifest's image_ref).

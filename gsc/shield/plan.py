@@ -162,10 +162,10 @@ def compose_manifest(
         doc, overrides = merge(doc, user_doc)
     doc, dropped = _pin(doc, fs, container_config)
     try:
-        data = schema.render(doc, "manifest")
+        data, final = schema.render_loaded(doc, "manifest")
     except InputError as exc:
         raise InputError(_locate(str(exc.message), req.manifest, user_text)) from None
-    return data, schema.load(data, "manifest"), overrides, dropped
+    return data, final, overrides, dropped
 
 
 # Keys of [gsc] that gsc build computes (a user's manifest may not set them).

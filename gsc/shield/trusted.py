@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 
@@ -43,13 +43,77 @@ NEVER_TRUSTED = ("/etc/hosts", "/etc/hostname", "/etc/resolv.conf")
 def under_allowed(path: str, allowed: Iterable[str]) -> str | None:
     """The allowed entry covering ``path`` ("/dir/" covers everything below /dir; a name
     without a trailing slash covers that file), or None."""
-    for a in allowed:
-        if a.endswith("/"):
-            if path.startswith(a) or path == a.rstrip("/"):
-                return a
-        elif path == a:
-            return a
-    return None
+    return AllowedIndex(allowed).covering(path)
+
+
+def _slash_prefixes(path: str) -> Iterator[str]:
+    """Every prefix of ``path`` that ends with a "/" (shortest first)."""
+    i = path.find("/")
+    while i >= 0:
+        yield path[: i + 1]
+        i = path.find("/", i + 1)
+
+
+class AllowedIndex:
+    """``under_allowed`` for many paths: the allowed entries in sets, so a path costs a
+    few lookups (one per "/" in it) instead of a scan of every entry."""
+
+    def __init__(self, allowed: Iterable[str]) -> None:
+        self._order: dict[str, int] = {}
+        for a in allowed:
+            self._order.setdefault(a, len(self._order))
+        self._dirs = {a for a in self._order if a.endswith("/")}      # covers path.startswith(a)
+        self._exact: dict[str, list[str]] = {}                          # path == this
+        for a in self._order:
+            self._exact.setdefault(a.rstrip("/") if a.endswith("/") else a, []).append(a)
+
+    def covering(self, path: str) -> str | None:
+        """The first entry (in the given order) covering ``path``, or None."""
+        found = list(self._exact.get(path, ()))
+        if self._dirs:
+            found += [p for p in _slash_prefixes(path) if p in self._dirs]
+        if not found:
+            return None
+        return min(found, key=self._order.__getitem__)
+
+
+_WILDCARDS = frozenset("*?[")
+
+
+class PatternIndex:
+    """``any(matches(path, p) for p in patterns)`` for many paths: each pattern is filed
+    under its leading components up to the first wildcard ("/etc/rc?.d" under "etc"), so a
+    path looks up its ancestors in a dict and matches only the few patterns filed there."""
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        self._everything = False
+        self._literal: set[str] = set()           # patterns without wildcards
+        self._wild: dict[str, list[str]] = {}     # literal lead ("" for none) -> patterns
+        for pattern in patterns:
+            parts = _components(pattern)
+            if not parts:
+                self._everything = True
+                continue
+            lead = next((i for i, p in enumerate(parts) if _WILDCARDS.intersection(p)), None)
+            if lead is None:
+                self._literal.add("/".join(parts))
+            else:
+                self._wild.setdefault("/".join(parts[:lead]), []).append(pattern)
+
+    def any_match(self, path: str) -> bool:
+        if self._everything:
+            return True
+        wild = self._wild
+        if "" in wild and any(matches(path, w) for w in wild[""]):
+            return True
+        prefix = ""
+        for part in _components(path):
+            prefix = f"{prefix}/{part}" if prefix else part
+            if prefix in self._literal:
+                return True
+            if prefix in wild and any(matches(path, w) for w in wild[prefix]):
+                return True
+        return False
 
 
 def _utf8_ok(path: str) -> bool:
@@ -73,9 +137,9 @@ def select_trusted(
     when an exclusion would drop them; each must name something that exists. A file under
     an allowed path is never trusted (allowed wins; the kernel unions rights along a
     path), nor is a Docker-provided file of NEVER_TRUSTED; forcing either in is an error."""
-    exclude = tuple(exclude)
+    excluded = PatternIndex(exclude)
     include = tuple(include)
-    allowed = tuple(allowed)
+    allowed_index = AllowedIndex(allowed)
     used = dict.fromkeys(include, False)
     chosen: dict[str, str] = {}
     skipped: list[str] = []
@@ -86,7 +150,7 @@ def select_trusted(
                 used[inc] = True
                 forced = True
         never = path in NEVER_TRUSTED
-        covering = under_allowed(path, allowed)
+        covering = allowed_index.covering(path)
         if forced and (never or covering is not None):
             why = ("Docker provides it at run time" if never
                    else f"it is under the allowed path {covering!r}")
@@ -94,7 +158,7 @@ def select_trusted(
                              "be both trusted and allowed")
         if never or covering is not None:
             continue
-        if not forced and any(matches(path, ex) for ex in exclude):
+        if not forced and excluded.any_match(path):
             continue
         if not _utf8_ok(path):
             skipped.append(path.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))

@@ -30,6 +30,7 @@ def test_generated_manifest_roundtrips(raw: dict[str, Any]) -> None:
     assert schema.load(data, "gen") == doc
     assert canonical.is_canonical(data)
     assert schema.render(doc, "gen") == data
+    _assert_same_as_loaded(raw, data)
     # (b) the C reader sees the same values
     view, err = c_parse(data)
     assert err == ""
@@ -188,3 +189,64 @@ def test_dumps_is_deterministic_regardless_of_insertion_order() -> None:
     a = {"x": {"b": 1, "a": 2}, "w": [{"z": 1, "y": 2}]}
     b = {"w": [{"y": 2, "z": 1}], "x": {"a": 2, "b": 1}}
     assert canonical.dumps(a) == canonical.dumps(b)
+
+
+def _assert_same_as_loaded(raw: dict[str, Any], data: bytes) -> None:
+    """render_loaded gives the bytes and exactly what load parses back from them: the same
+    data, lists for arrays and every table's keys in the same order."""
+    got, doc = schema.render_loaded(raw, "m")
+    loaded = schema.load(data, "m")
+    assert got == data
+    assert doc == loaded
+    assert _shape(doc) == _shape(loaded)
+
+
+def _shape(value: Any) -> Any:
+    """Key order and container types, which == on dicts does not compare."""
+    if isinstance(value, dict):
+        return [(k, _shape(v)) for k, v in value.items()]
+    if isinstance(value, list):
+        return ["list", *(_shape(v) for v in value)]
+    return (type(value).__name__, value)
+
+
+def test_render_loaded_equals_load_of_the_bytes() -> None:
+    doc = {
+        "sgx": {"trusted_files": [{"uri": "file:/b", "sha256": "1" * 64},
+                                  {"sha256": "0" * 64, "uri": "file://a/./"}],
+                "allowed_files": ["file:/tmp/", "file:/run"], "max_threads": 4,
+                "debug": True},
+        "loader": {"env": {"Z": "\x01\x7f\t\"é", "MY VAR": {"passthrough": True}, "A": "1"},
+                   "argv": ["sh", "-c", "echo \"hi\"\n"]},
+        "libos": {"entrypoint": "/bin/sh"},
+        "fs": {"mounts": [{"type": "tmpfs", "path": "/run/x"}], "start_dir": "/"},
+        "gsc": {"readonly_files": ["file:/input/"]},
+    }
+    _assert_same_as_loaded(doc, schema.render(doc, "m"))
+
+
+@pytest.mark.parametrize(
+    ("text", "written"),
+    [
+        ("plain/path with spaces", '"plain/path with spaces"'),
+        ("é ü 日本", '"é ü 日本"'),
+        ("", '""'),
+        ('q"b\\', '"q\\"b\\\\"'),
+        ("\b\f\n\r\t", '"\\b\\f\\n\\r\\t"'),
+        ("\x01\x1f\x7f", '"\\u0001\\u001F\\u007F"'),
+        ("\x80\u2028", '"\x80\u2028"'),
+    ],
+)
+def test_strings_are_written_exactly(text: str, written: str) -> None:
+    assert canonical.dumps({"a": text}).decode() == f"{canonical.HEADER}\na = {written}\n"
+    assert tomllib.loads(canonical.dumps({"a": text}).decode()) == {"a": text}
+
+
+def test_string_limits_hold_on_the_plain_path() -> None:
+    long = "x" * canonical.MAX_STRING
+    assert canonical.dumps({"a": long}).endswith(f'"{long}"\n'.encode())
+    for text in ("x" * (canonical.MAX_STRING + 1), "é" * (canonical.MAX_STRING // 2 + 1)):
+        with pytest.raises(canonical.DumpError, match="longer than"):
+            canonical.dumps({"a": text})
+    with pytest.raises(canonical.DumpError, match="surrogate"):
+        canonical.dumps({"a": "ok\udcff"})

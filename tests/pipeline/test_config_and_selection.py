@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gsc.errors import InputError
 from gsc.image.reference import ImageRef, check_tag, output_name
 from gsc.shield.config import load_config, load_defaults
-from gsc.shield.trusted import matches, select_trusted
+from gsc.shield.trusted import AllowedIndex, PatternIndex, matches, select_trusted
 
 
 def test_defaults_exclude_volatile_places() -> None:
@@ -73,6 +75,28 @@ def test_missing_config(tmp_path: Path) -> None:
 )
 def test_exclusion_patterns(path: str, pattern: str, expected: bool) -> None:
     assert matches(path, pattern) is expected
+
+
+_SEGMENTS = st.sampled_from(["a", "b", "etc", "rc2.d", "rc.d", "shadow", "shadow-", "",
+                             "x y", "[", "]", "*"])
+_PATHS = st.lists(_SEGMENTS, max_size=4).map(lambda segs: "/" + "/".join(segs))
+_PATTERNS = st.lists(st.one_of(_PATHS, _PATHS.map(lambda p: p + "/"), st.sampled_from(
+    ["/etc/rc?.d", "/etc/shadow*", "/b/*", "/[ab]", "/[", "a/b", "", "/", "//"])), max_size=6)
+
+
+@given(_PATHS, _PATTERNS)
+def test_pattern_index_agrees_with_matches(path: str, patterns: list[str]) -> None:
+    assert PatternIndex(patterns).any_match(path) == any(matches(path, p) for p in patterns)
+
+
+@given(_PATHS, _PATTERNS)
+def test_allowed_index_gives_the_first_covering_entry(path: str, allowed: list[str]) -> None:
+    def covers(a: str) -> bool:
+        if a.endswith("/"):
+            return path.startswith(a) or path == a.rstrip("/")
+        return path == a
+
+    assert AllowedIndex(allowed).covering(path) == next((a for a in allowed if covers(a)), None)
 
 
 def test_selection_is_sorted_filtered_and_forced() -> None:
