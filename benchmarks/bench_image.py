@@ -20,11 +20,9 @@ import tarfile
 import time
 from pathlib import Path
 
-try:  # the installed package (its native core is built); else the checkout
-    import gsc  # noqa: F401
-except ImportError:
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.append(str(Path(__file__).resolve().parents[1]))  # tests.image, after the package
+# After site-packages: the installed gsc (its native core is built) comes first, else the
+# checkout's; tests.image from the checkout.
+sys.path.append(str(Path(__file__).resolve().parents[1]))
 
 from gsc.image import load_image
 

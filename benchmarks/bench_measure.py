@@ -23,10 +23,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-try:  # the installed package (its native core is built); else the checkout
-    import gsc  # noqa: F401
-except ImportError:
-    sys.path.insert(0, str(ROOT))
+# After site-packages: the installed gsc (its native core is built) comes first, else the
+# checkout's.
+sys.path.append(str(ROOT))
 
 from gsc.sgx.measure import EnclaveLayout, measure_with_layout  # noqa: E402
 from gsc.sgx.native import core  # noqa: E402
